@@ -1,20 +1,32 @@
-import type { WithId } from '@medplum/core';
-import { created, isOk } from '@medplum/core';
+import type { SearchRequest, WithId } from '@medplum/core';
+import { created, getSearchParameter, isOk, Operator, splitSearchOnComma } from '@medplum/core';
 import type { FhirRouteHandler } from '@medplum/fhir-router';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+
+type JournalEntry = { resourceType: string; id: string; before: Resource | undefined };
+
+/** A relative reference such as `Patient/p1`: what an indexed reference filter may look for. */
+const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
 /**
- * medplum's MemoryRepository with two fixes a real server has:
+ * medplum's MemoryRepository with what a real server adds:
  * - a failed transaction leaves nothing behind (MemoryRepository.withTransaction just runs the callback):
- *   every write inside a transaction records the resource's previous state, restored on failure;
+ *   every write inside a transaction records the resource's previous state, restored on failure.
+ *   Transactions cannot interleave with other requests: the repository never waits on I/O, so a
+ *   transaction runs to completion within one turn of the event loop;
  * - `meta.versionId` and `meta.lastUpdated` are always assigned by the server (MemoryRepository keeps
- *   whatever a client sent on create).
- * Transactions cannot interleave with other requests: the repository never waits on I/O, so a
- * transaction runs to completion within one turn of the event loop.
+ *   whatever a client sent on create);
+ * - an index of references: MemoryRepository evaluates FHIRPath on every resource of the type
+ *   (~15 µs each, so 120 ms per search at 10,000 Observations); searches with a reference filter such
+ *   as `patient=Patient/p1` now only look at the resources that contain that reference.
  */
-export class TransactionalMemoryRepository extends MemoryRepository {
-  private journal: Map<string, { resourceType: string; id: string; before: Resource | undefined }> | undefined;
+export class TestServerRepository extends MemoryRepository {
+  private journal: Map<string, JournalEntry> | undefined;
+  /** reference (`Patient/p1`) -> keys (`Observation/o1`) of the resources containing it */
+  private readonly referencedBy = new Map<string, Set<string>>();
+  /** key -> the references indexed for it */
+  private readonly references = new Map<string, string[]>();
 
   override async createResource<T extends Resource>(resource: T): Promise<WithId<T>> {
     // updateResource() also ends up here, with the meta fields already removed
@@ -25,34 +37,107 @@ export class TransactionalMemoryRepository extends MemoryRepository {
       copy.meta = keep;
     }
     await this.remember(copy.resourceType, copy.id);
-    return super.createResource(copy);
+    return this.store(copy);
   }
 
   override async deleteResource(resourceType: string, id: string): Promise<void> {
     await this.remember(resourceType, id);
-    return super.deleteResource(resourceType, id);
+    await super.deleteResource(resourceType, id);
+    this.index(`${resourceType}/${id}`, undefined);
+  }
+
+  override clear(): void {
+    super.clear();
+    this.referencedBy.clear();
+    this.references.clear();
   }
 
   override async withTransaction<TResult>(callback: (client: undefined) => Promise<TResult>): Promise<TResult> {
     if (this.journal) {
       return callback(undefined); // nested: the outermost transaction rolls back
     }
-    const journal = new Map<string, { resourceType: string; id: string; before: Resource | undefined }>();
+    const journal = new Map<string, JournalEntry>();
     this.journal = journal;
     try {
       return await callback(undefined);
     } catch (err) {
       for (const { resourceType, id, before } of [...journal.values()].reverse()) {
         if (before) {
-          await super.createResource(before); // keeps the old versionId and lastUpdated
+          await this.store(before); // keeps the old versionId and lastUpdated
         } else {
           await super.deleteResource(resourceType, id).catch(() => undefined);
+          this.index(`${resourceType}/${id}`, undefined);
         }
       }
       throw err;
     } finally {
       this.journal = undefined;
     }
+  }
+
+  override async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
+    const candidates = this.candidates(searchRequest);
+    if (!candidates) {
+      return super.search(searchRequest);
+    }
+    // Let medplum match, sort and page the few candidates, so results are exactly what it would return.
+    const scratch = new MemoryRepository();
+    for (const key of candidates) {
+      const [resourceType = '', id = ''] = key.split('/');
+      const resource = await super.readResource(resourceType, id).catch(() => undefined);
+      if (resource?.resourceType === searchRequest.resourceType) {
+        await scratch.createResource(resource); // keeps id and meta
+      }
+    }
+    return scratch.search(searchRequest);
+  }
+
+  /** Keys of the resources that can match an equality filter on a reference, or undefined if no filter is one. */
+  private candidates(searchRequest: SearchRequest): Set<string> | undefined {
+    for (const filter of searchRequest.filters ?? []) {
+      const param = getSearchParameter(searchRequest.resourceType, filter.code);
+      const values = splitSearchOnComma(filter.value);
+      if (param?.type === 'reference' && filter.operator === Operator.EQUALS && values.every((v) => RELATIVE_REFERENCE.test(v))) {
+        return new Set(values.flatMap((v) => [...(this.referencedBy.get(v) ?? [])]));
+      }
+    }
+    return undefined;
+  }
+
+  private async store<T extends Resource>(resource: T): Promise<WithId<T>> {
+    const stored = await super.createResource(resource);
+    this.index(`${stored.resourceType}/${stored.id}`, stored);
+    return stored;
+  }
+
+  /**
+   * (Re-)indexes every string in the resource that looks like `Type/id`, and every embedded resource
+   * with an id: a superset of the values medplum's reference matching can find in it.
+   */
+  private index(key: string, resource: Resource | undefined): void {
+    for (const ref of this.references.get(key) ?? []) {
+      this.referencedBy.get(ref)?.delete(key);
+    }
+    const found = new Set<string>();
+    const crawl = (value: unknown): void => {
+      if (typeof value === 'string') {
+        if (RELATIVE_REFERENCE.test(value)) found.add(value);
+      } else if (Array.isArray(value)) {
+        value.forEach(crawl);
+      } else if (typeof value === 'object' && value !== null) {
+        const { resourceType, id } = value as { resourceType?: unknown; id?: unknown };
+        if (typeof resourceType === 'string' && typeof id === 'string') found.add(`${resourceType}/${id}`);
+        Object.values(value).forEach(crawl);
+      }
+    };
+    crawl(resource);
+    this.references.set(key, [...found]);
+    for (const ref of found) {
+      let keys = this.referencedBy.get(ref);
+      if (!keys) this.referencedBy.set(ref, (keys = new Set()));
+      keys.add(key);
+    }
+    if (!resource) this.references.delete(key);
   }
 
   private async remember(resourceType: string, id: string): Promise<void> {

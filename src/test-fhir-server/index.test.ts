@@ -228,6 +228,34 @@ describe('test FHIR server', () => {
       expect(ids(body)).toEqual(['crp1']);
     });
 
+    it('finds resources by their current references after updates, deletes and a rolled-back transaction', async () => {
+      const json = { 'Content-Type': 'application/fhir+json' };
+      const put = (subject: string): Promise<Response> =>
+        fetch(`${server.baseUrl}/Observation/moving`, {
+          method: 'PUT',
+          headers: json,
+          body: JSON.stringify({ ...observation(subject, CRP, '2024-02-01', 1), id: 'moving' }),
+        });
+      const found = async (patient: string): Promise<string[]> =>
+        ids((await getJson<fhir4.Bundle>(`${server.baseUrl}/Observation?patient=${patient}&_id=moving`)).body);
+      await put('Patient/p1');
+      expect(await found('Patient/p1')).toEqual(['moving']);
+      await put('Patient/px');
+      expect([await found('Patient/p1'), await found('px')]).toEqual([[], ['moving']]);
+      const moveBack: fhir4.Bundle = {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { ...observation('Patient/p1', CRP, '2024-02-01', 1), id: 'moving' }, request: { method: 'PUT', url: 'Observation/moving' } },
+          { resource: { ...observation('Patient/p1', CRP, '2024-02-01', 1), id: 'y' }, request: { method: 'PUT', url: 'Observation/x' } },
+        ],
+      };
+      await expect(server.load(moveBack)).rejects.toThrow();
+      expect([await found('Patient/p1'), await found('px')]).toEqual([[], ['moving']]);
+      await fetch(`${server.baseUrl}/Observation/moving`, { method: 'DELETE' });
+      expect(await found('Patient/px')).toEqual([]);
+    });
+
     it('pages with absolute next links; following them yields every match exactly once', async () => {
       let url: string | undefined = `${server.baseUrl}/Observation?patient=Patient/p1&${il6}&_sort=-date&_count=3`;
       const seen: string[] = [];

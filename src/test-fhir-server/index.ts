@@ -9,7 +9,7 @@ import type { OperationOutcome, OperationOutcomeIssue, Resource } from '@medplum
 import type * as fhir4 from 'fhir/r4';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createRouter, TransactionalMemoryRepository } from './backend';
+import { createRouter, TestServerRepository } from './backend';
 import { capabilityStatement } from './capability';
 import { ensureFhirSchemaIndexed } from './schema';
 import { completeSearchset, prepareSearch } from './search';
@@ -68,7 +68,7 @@ export async function startTestFhirServer(opts: TestFhirServerOptions = {}): Pro
   ensureFhirSchemaIndexed();
   const host = opts.host ?? '127.0.0.1';
   const router = createRouter();
-  const repo = new TransactionalMemoryRepository();
+  const repo = new TestServerRepository();
   const config = { transactions: true }; // without it medplum processes a transaction like a batch
   const requests: RecordedRequest[] = [];
   let fault: Fault | undefined;
