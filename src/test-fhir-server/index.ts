@@ -107,7 +107,7 @@ export async function startTestFhirServer(opts: TestFhirServerOptions = {}): Pro
     }
     if (injected && 'stallMs' in injected) {
       await stall(injected.stallMs);
-      if (stopping) return;
+      if (stopping || req.socket.destroyed) return; // stopped, or the client gave up
     }
     const body = await readBody(req);
     if (res.destroyed) return;
@@ -170,7 +170,7 @@ export async function startTestFhirServer(opts: TestFhirServerOptions = {}): Pro
     }
     const segments = path ? path.split('/') : [];
     const [type = '', second] = segments;
-    if (type && !type.startsWith('$') && !isResourceType(type)) {
+    if (type && !isResourceType(type)) {
       throw new HttpError(404, `Unknown resource type: ${type}`, 'not-found');
     }
     const contentType = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';

@@ -128,7 +128,7 @@ export function completeSearchset(bundle: Bundle, base: string, resourceType: st
   };
   const link: BundleLink[] = [{ relation: 'self', url: pageUrl(search.offset) }];
   const { count, offset } = search;
-  if (count !== undefined && count > 0) {
+  if (count !== undefined && count > 0 && search.applied.get('_summary') !== 'count') {
     if (offset > 0) {
       link.push({ relation: 'previous', url: pageUrl(Math.max(0, offset - count)) });
     }
