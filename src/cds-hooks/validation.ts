@@ -1,0 +1,127 @@
+/**
+ * JSON Schema validation of every CDS Hooks body, compiled once at module load (never per request).
+ * Violations become OperationOutcome issues whose `diagnostics` a person can act on and whose `expression`
+ * points at the offending field (`context.patientId`, `cards[0].summary`).
+ */
+import Ajv2019 from 'ajv/dist/2019';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { invalidRequest, type IssueInput } from '../outcomes';
+import type { CdsRequest, CdsResponse, CdsServiceDefinition, DiscoveryResponse, FeedbackRequest } from './types';
+import discoverySchema from './schemas/discovery.schema.json';
+import feedbackSchema from './schemas/feedback.schema.json';
+import requestSchema from './schemas/request.schema.json';
+import responseSchema from './schemas/response.schema.json';
+import serviceDefinitionSchema from './schemas/service-definition.schema.json';
+
+// Draft 2019-09: the response schema needs maxContains (at most one isRecommended suggestion).
+const ajv = new Ajv2019({ allErrors: true, strict: true, strictRequired: false, strictTypes: false });
+addFormats(ajv, ['uri', 'uuid', 'date-time']);
+ajv.addSchema(serviceDefinitionSchema);
+
+export const schemas = {
+  discovery: discoverySchema,
+  serviceDefinition: serviceDefinitionSchema,
+  request: requestSchema,
+  response: responseSchema,
+  feedback: feedbackSchema,
+} as const;
+
+const validators = {
+  serviceDefinition: ajv.getSchema<CdsServiceDefinition>(serviceDefinitionSchema.$id)!,
+  discovery: ajv.compile<DiscoveryResponse>(discoverySchema),
+  request: ajv.compile<CdsRequest>(requestSchema),
+  response: ajv.compile<CdsResponse>(responseSchema),
+  feedback: ajv.compile<FeedbackRequest>(feedbackSchema),
+};
+
+export type SchemaName = keyof typeof validators;
+
+/** Returns the issues of `value` against the named schema; an empty list means valid. */
+export function schemaIssues(name: SchemaName, value: unknown): IssueInput[] {
+  const validate = validators[name] as ValidateFunction;
+  if (validate(value)) return [];
+  return describeErrors(validate.errors ?? []);
+}
+
+/** Throws a 400 OperationOutcomeError listing every violation; otherwise narrows `value`. */
+export function assertValid<N extends SchemaName>(
+  name: N,
+  value: unknown,
+): asserts value is (typeof validators)[N] extends ValidateFunction<infer T> ? T : never {
+  const issues = schemaIssues(name, value);
+  if (issues.length > 0) throw invalidRequest(issues);
+}
+
+/** `/context/patientId` → `context.patientId`; `/cards/0/summary` → `cards[0].summary`. */
+export function pointerToPath(pointer: string, extra?: string): string {
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (extra !== undefined) parts.push(extra);
+  let path = '';
+  for (const part of parts) {
+    if (/^\d+$/.test(part)) path += `[${part}]`;
+    else path += path ? `.${part}` : part;
+  }
+  return path || '(body)';
+}
+
+function describeErrors(errors: ErrorObject[]): IssueInput[] {
+  const seen = new Set<string>();
+  const issues: IssueInput[] = [];
+  for (const e of errors) {
+    // `if/then` and `allOf` wrappers repeat the real error; keep the specific ones.
+    if (e.keyword === 'if' || e.keyword === 'allOf' || e.keyword === 'anyOf') continue;
+    const issue = describe(e);
+    const key = `${issue.expression}|${issue.diagnostics}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push(issue);
+  }
+  return issues.length > 0 ? issues : [{ code: 'invalid', diagnostics: 'The body does not match the schema.' }];
+}
+
+function describe(e: ErrorObject): IssueInput {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required': {
+      const path = pointerToPath(e.instancePath, String(p.missingProperty));
+      return { code: 'required', expression: path, diagnostics: `${path} is required.` };
+    }
+    case 'additionalProperties': {
+      const path = pointerToPath(e.instancePath, String(p.additionalProperty));
+      return { code: 'structure', expression: path, diagnostics: `${path} is not allowed here.` };
+    }
+    case 'type': {
+      const path = pointerToPath(e.instancePath);
+      return { code: 'structure', expression: path, diagnostics: `${path} must be of type ${String(p.type)}.` };
+    }
+    case 'enum': {
+      const path = pointerToPath(e.instancePath);
+      const allowed = (p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
+      return { code: 'value', expression: path, diagnostics: `${path} must be one of ${allowed}.` };
+    }
+    case 'const': {
+      const path = pointerToPath(e.instancePath);
+      return { code: 'value', expression: path, diagnostics: `${path} must be ${JSON.stringify(p.allowedValue)}.` };
+    }
+    case 'pattern':
+    case 'format': {
+      const path = pointerToPath(e.instancePath);
+      const what = e.keyword === 'format' ? `a valid ${String(p.format)}` : `in the form ${formatHint(e)}`;
+      return { code: 'value', expression: path, diagnostics: `${path} must be ${what}.` };
+    }
+    default: {
+      const path = pointerToPath(e.instancePath);
+      return { code: 'invalid', expression: path, diagnostics: `${path} ${e.message ?? 'is invalid'}.` };
+    }
+  }
+}
+
+/** Human hints for the patterns the request schema uses; falls back to the regular expression. */
+function formatHint(e: ErrorObject): string {
+  const pattern = String((e.params as { pattern?: string }).pattern);
+  if (pattern.startsWith('^(Practitioner|')) return 'Type/id with Type one of Practitioner, PractitionerRole, Patient, RelatedPerson';
+  if (pattern.startsWith('^[A-Za-z0-9\\-.]{1,64}')) return 'a FHIR id (1–64 letters, digits, "-" or ".")';
+  if (pattern === '^https?://') return 'an http(s) URL';
+  return `matching ${pattern}`;
+}

@@ -1,0 +1,126 @@
+/**
+ * The service's one configuration: every setting, its environment variable, type, default and meaning, in
+ * one table (`SETTINGS`). Values come from the environment, else from an optional JSON file named by
+ * `IL6_CDS_CONFIG`, else the default. A bad value stops start-up with a message naming the setting.
+ * `npm run docs:config` prints the README table from this file, so the two cannot drift apart.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const PROJECT_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+
+type Kind = 'string' | 'integer' | 'boolean' | 'url' | 'enum' | 'path';
+
+interface Setting<K extends Kind = Kind> {
+  env: string;
+  kind: K;
+  default: string | number | boolean | undefined;
+  doc: string;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+export const SETTINGS = {
+  nodeEnv: { env: 'NODE_ENV', kind: 'enum', values: ['development', 'test', 'production'], default: 'development', doc: 'Run mode. `production` refuses unsafe settings (auth disabled, the public sandbox issuer) and turns the preview page off.' },
+  port: { env: 'PORT', kind: 'integer', min: 0, max: 65535, default: 8080, doc: 'TCP port the service listens on (0 = any free port).' },
+  host: { env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Interface to bind.' },
+  publicBaseUrl: { env: 'PUBLIC_BASE_URL', kind: 'url', default: undefined, doc: 'The URL clients use to reach the service (scheme, host, port, no trailing slash). JWT `aud` is checked against it. Default: `http://localhost:<PORT>`.' },
+  servicesDir: { env: 'CDS_SERVICES_DIR', kind: 'path', default: 'cds-services', doc: 'Folder with one sub-folder per CDS service (discovery entry and rules). Relative paths resolve against the project root.' },
+  rulesProfile: { env: 'RULES_PROFILE', kind: 'string', default: 'default', doc: 'Threshold profile of the rule files (`default` or `longevity` for the IL-6 rules). A profile a service does not define stops start-up.' },
+  bodyLimitBytes: { env: 'BODY_LIMIT_BYTES', kind: 'integer', min: 1024, max: 100 * 1024 * 1024, default: 5 * 1024 * 1024, doc: 'Largest accepted request body; larger bodies get 413.' },
+  fhirTimeoutMs: { env: 'FHIR_TIMEOUT_MS', kind: 'integer', min: 100, max: 60000, default: 3000, doc: 'One overall deadline for all FHIR fetches of a hook call; past it the call answers 412.' },
+  fhirMaxPages: { env: 'FHIR_MAX_PAGES', kind: 'integer', min: 1, max: 1000, default: 20, doc: 'Most `next` pages followed per prefetch query.' },
+  fhirMaxResources: { env: 'FHIR_MAX_RESOURCES', kind: 'integer', min: 1, max: 1000000, default: 20000, doc: 'Most resources accepted per prefetch query (fetched or prefetched); more is treated as unavailable data (412).' },
+  logLevel: { env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the structured JSON log on stdout.' },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+type ValueOf<S> = S extends { kind: 'integer' } ? number : S extends { kind: 'boolean' } ? boolean : string;
+
+export type Config = { [K in keyof Settings]: ValueOf<Settings[K]> } & { publicBaseUrl: string };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Builds the configuration from `env` (and the file it names); throws ConfigError naming the bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const file = readConfigFile(env.IL6_CDS_CONFIG);
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting][]) {
+    if (key in overrides && (overrides as Record<string, unknown>)[key] !== undefined) {
+      out[key] = (overrides as Record<string, unknown>)[key];
+      continue;
+    }
+    const raw = env[setting.env] ?? file[key] ?? file[setting.env];
+    out[key] = raw === undefined || raw === '' ? setting.default : parse(setting, raw);
+  }
+  out.servicesDir = path.resolve(PROJECT_ROOT, String(out.servicesDir));
+  out.publicBaseUrl = String(out.publicBaseUrl ?? `http://localhost:${String(out.port)}`).replace(/\/+$/, '');
+  return out as Config;
+}
+
+function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`IL6_CDS_CONFIG names ${file}, which cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`Configuration file ${file} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+function parse(s: Setting, raw: unknown): string | number | boolean {
+  const fail = (why: string): never => {
+    throw new ConfigError(`Setting ${s.env}=${JSON.stringify(raw)} is invalid: ${why}.`);
+  };
+  const text = String(raw).trim();
+  switch (s.kind) {
+    case 'integer': {
+      if (!/^-?\d+$/.test(text)) fail('expected a whole number');
+      const n = Number(text);
+      if (s.min !== undefined && n < s.min) fail(`must be at least ${s.min}`);
+      if (s.max !== undefined && n > s.max) fail(`must be at most ${s.max}`);
+      return n;
+    }
+    case 'boolean':
+      if (/^(true|1|yes|on)$/i.test(text)) return true;
+      if (/^(false|0|no|off)$/i.test(text)) return false;
+      return fail('expected true or false');
+    case 'enum':
+      if (!s.values!.includes(text)) fail(`expected one of ${s.values!.join(', ')}`);
+      return text;
+    case 'url':
+      try {
+        const u = new URL(text);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') fail('expected an http(s) URL');
+      } catch {
+        fail('expected an absolute http(s) URL');
+      }
+      return text;
+    default:
+      if (text === '') fail('must not be empty');
+      return text;
+  }
+}
+
+/** The README table of settings, generated from SETTINGS. */
+export function settingsMarkdown(): string {
+  const rows = Object.values(SETTINGS as Record<string, Setting>).map((s) => {
+    const def = s.default === undefined ? '—' : `\`${String(s.default)}\``;
+    const values = s.values ? ` One of: ${s.values.map((v) => `\`${v}\``).join(', ')}.` : '';
+    return `| \`${s.env}\` | ${def} | ${s.doc}${values} |`;
+  });
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
