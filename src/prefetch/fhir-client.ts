@@ -1,0 +1,183 @@
+/**
+ * A small FHIR R4 REST client for the fallback path: the EHR did not prefetch a key, so the service runs the
+ * query against `fhirServer` itself. Every call shares the hook's one AbortSignal (the overall deadline), pages
+ * are followed only on the same server (the access token never goes anywhere else), and responses are size-
+ * and count-capped so a misbehaving server cannot exhaust memory.
+ */
+import type { Bundle, FhirResource, Reference } from 'fhir/r4';
+
+export interface FhirAccess {
+  baseUrl: string;
+  accessToken?: string;
+}
+
+export interface FetchLimits {
+  signal: AbortSignal;
+  maxPages: number;
+  maxResources: number;
+  /** Largest response body accepted, in bytes. */
+  maxBytes?: number;
+}
+
+/** Thrown when a query cannot be answered; `reason` is safe to show to the client (no token, no body). */
+export class FhirFetchError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly status?: number,
+  ) {
+    super(reason);
+    this.name = 'FhirFetchError';
+  }
+}
+
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Runs one relative query (`Observation?patient=...` or `Patient/123`) and returns the resources it yields:
+ * all pages of a search (matches and includes), or the one resource of a read. A read answered 404/410 yields
+ * `[]` (no data).
+ */
+export async function fetchQuery(access: FhirAccess, query: string, limits: FetchLimits): Promise<FhirResource[]> {
+  const base = access.baseUrl.replace(/\/+$/, '');
+  let url: string | undefined = `${base}/${query.replace(/^\/+/, '')}`;
+  const isRead = !query.includes('?') && /^[A-Z][A-Za-z]+\/[^/]+$/.test(query);
+  const out: FhirResource[] = [];
+  for (let page = 0; url; page++) {
+    if (page >= limits.maxPages) {
+      throw new FhirFetchError(`more than ${limits.maxPages} pages of results`);
+    }
+    const body = await getJson(url, access, limits, isRead);
+    if (body === undefined) return out;
+    if (body.resourceType === 'OperationOutcome') {
+      throw new FhirFetchError('the FHIR server answered with an OperationOutcome');
+    }
+    if (body.resourceType !== 'Bundle' || isRead) {
+      out.push(body);
+      return out;
+    }
+    for (const entry of body.entry ?? []) if (entry.resource) out.push(entry.resource as FhirResource);
+    if (out.length > limits.maxResources) throw new FhirFetchError(`more than ${limits.maxResources} resources`);
+    url = nextLink(body, base);
+  }
+  return out;
+}
+
+/**
+ * Servers that ignore `_include` (many do) leave referenced resources out. For each `_include=Type:param`
+ * of the query, reads the resources that `param` (or `paramReference`, e.g. `medicationReference`) of the
+ * matches points to and that the result does not already hold.
+ */
+export async function completeIncludes(
+  access: FhirAccess,
+  query: string,
+  resources: FhirResource[],
+  limits: FetchLimits,
+): Promise<FhirResource[]> {
+  const params = new URLSearchParams(query.split('?')[1] ?? '');
+  const includes = params.getAll('_include').map((v) => v.split(':'));
+  if (includes.length === 0) return resources;
+  const have = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
+  const missing = new Set<string>();
+  for (const [sourceType, param] of includes) {
+    if (!sourceType || !param) continue;
+    for (const r of resources) {
+      if (r.resourceType !== sourceType) continue;
+      const record = r as unknown as Record<string, unknown>;
+      const ref = (record[param] ?? record[`${param}Reference`]) as Reference | undefined;
+      const target = ref?.reference;
+      if (target && /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(target) && !have.has(target)) missing.add(target);
+    }
+  }
+  if (missing.size === 0) return resources;
+  const fetched = await Promise.all([...missing].map((ref) => fetchQuery(access, ref, limits)));
+  return [...resources, ...fetched.flat()];
+}
+
+async function getJson(
+  url: string,
+  access: FhirAccess,
+  limits: FetchLimits,
+  isRead: boolean,
+): Promise<FhirResource | undefined> {
+  const headers: Record<string, string> = { accept: 'application/fhir+json, application/json' };
+  if (access.accessToken) headers.authorization = `Bearer ${access.accessToken}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers, signal: limits.signal, redirect: 'error' });
+  } catch (err) {
+    throw limits.signal.aborted
+      ? new FhirFetchError('the FHIR server did not answer before the deadline')
+      : new FhirFetchError(`the FHIR server could not be reached (${networkReason(err)})`);
+  }
+  if (isRead && (res.status === 404 || res.status === 410)) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new FhirFetchError(`the FHIR server answered HTTP ${res.status}`, res.status);
+  }
+  const text = await readCapped(res, limits.maxBytes ?? DEFAULT_MAX_BYTES, limits.signal);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new FhirFetchError('the FHIR server answered with something that is not JSON');
+  }
+  if (!body || typeof body !== 'object' || typeof (body as { resourceType?: unknown }).resourceType !== 'string') {
+    throw new FhirFetchError('the FHIR server answered with JSON that is not a FHIR resource');
+  }
+  return body as FhirResource;
+}
+
+async function readCapped(res: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (declared > maxBytes) {
+    await res.body?.cancel();
+    throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel();
+        throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof FhirFetchError) throw err;
+    throw signal.aborted
+      ? new FhirFetchError('the FHIR server did not answer before the deadline')
+      : new FhirFetchError(`the FHIR server's answer was cut off (${networkReason(err)})`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The `next` link, only if it stays on the same server (origin and base path) as the query. */
+function nextLink(bundle: Bundle, base: string): string | undefined {
+  const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+  if (!next) return undefined;
+  let resolved: URL;
+  try {
+    resolved = new URL(next, `${base}/`);
+  } catch {
+    throw new FhirFetchError('the FHIR server sent an invalid next link');
+  }
+  const baseUrl = new URL(`${base}/`);
+  if (resolved.origin !== baseUrl.origin || !resolved.pathname.startsWith(baseUrl.pathname)) {
+    throw new FhirFetchError('the FHIR server sent a next link to another server; it was not followed');
+  }
+  return resolved.toString();
+}
+
+function networkReason(err: unknown): string {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return cause?.code ?? (err as Error).name ?? 'network error';
+}

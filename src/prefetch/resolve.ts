@@ -1,0 +1,142 @@
+/**
+ * Gathers the data of one hook call, key by key of the service's prefetch templates (CDS Hooks 2.0
+ * §prefetch-template):
+ *   - a resource or Bundle in `request.prefetch` → used as is;
+ *   - `null` → "no data", never re-queried;
+ *   - an OperationOutcome, or the key absent → fetched from `fhirServer` (with the EHR's access token when
+ *     given), all keys in parallel under one deadline;
+ *   - needed but obtainable neither way → 412 naming the key and why.
+ */
+import type { Bundle, FhirResource } from 'fhir/r4';
+import type { CdsRequest } from '../cds-hooks/types';
+import { preconditionFailed, type IssueInput } from '../outcomes';
+import { completeIncludes, fetchQuery, FhirFetchError, type FhirAccess } from './fhir-client';
+import { renderTemplate } from './template';
+
+export type KeySource = 'prefetch' | 'null' | 'fetched' | 'no-token-value';
+
+export interface KeyReport {
+  key: string;
+  source: KeySource;
+  resources: number;
+}
+
+export interface ResolvedData {
+  /** Every resource of every key, de-duplicated by type and id. */
+  resources: FhirResource[];
+  keys: KeyReport[];
+}
+
+export interface ResolveOptions {
+  timeoutMs: number;
+  maxPages: number;
+  maxResources: number;
+  /** SSRF guard: may this `fhirServer` be contacted (and given the token)? Default: yes. */
+  fhirServerAllowed?: (url: string) => boolean;
+  /** Told when `fhirServer` was not contacted because the guard refused it. */
+  onRefusedServer?: (url: string) => void;
+}
+
+export async function resolvePrefetch(
+  templates: Record<string, string>,
+  request: CdsRequest,
+  opts: ResolveOptions,
+): Promise<ResolvedData> {
+  const keys: KeyReport[] = [];
+  const collected: FhirResource[][] = [];
+  const toFetch: { key: string; query: string }[] = [];
+
+  for (const [key, template] of Object.entries(templates)) {
+    const given = request.prefetch?.[key];
+    if (given === null) {
+      keys.push({ key, source: 'null', resources: 0 });
+      continue;
+    }
+    if (given !== undefined && given.resourceType !== 'OperationOutcome') {
+      const resources = flatten(given);
+      if (resources.length > opts.maxResources) {
+        throw preconditionFailed([
+          { code: 'too-costly', expression: `prefetch.${key}`, diagnostics: `Prefetch key "${key}" holds more than ${opts.maxResources} resources.` },
+        ]);
+      }
+      keys.push({ key, source: 'prefetch', resources: resources.length });
+      collected.push(resources);
+      continue;
+    }
+    const rendered = renderTemplate(template, request.context);
+    if ('unresolved' in rendered) {
+      // The query cannot even be formed for this request (e.g. no encounterId): there is no such data.
+      keys.push({ key, source: 'no-token-value', resources: 0 });
+      continue;
+    }
+    toFetch.push({ key, query: rendered.query });
+  }
+
+  if (toFetch.length > 0) {
+    const fetched = await fetchMissing(toFetch, request, opts);
+    for (const f of fetched) {
+      keys.push({ key: f.key, source: 'fetched', resources: f.resources.length });
+      collected.push(f.resources);
+    }
+  }
+  return { resources: dedupe(collected.flat()), keys };
+}
+
+async function fetchMissing(
+  wanted: { key: string; query: string }[],
+  request: CdsRequest,
+  opts: ResolveOptions,
+): Promise<{ key: string; resources: FhirResource[] }[]> {
+  const why = (key: string, reason: string): IssueInput => ({
+    code: 'processing',
+    expression: `prefetch.${key}`,
+    diagnostics: `Prefetch key "${key}" was not provided and ${reason}. Provide it in the request's prefetch, or give fhirServer (and fhirAuthorization) so the service can fetch it.`,
+  });
+  const server = request.fhirServer;
+  if (!server) throw preconditionFailed(wanted.map((w) => why(w.key, 'no fhirServer was given')));
+  if (opts.fhirServerAllowed && !opts.fhirServerAllowed(server)) {
+    opts.onRefusedServer?.(server);
+    throw preconditionFailed(wanted.map((w) => why(w.key, 'the fhirServer is not one this service may contact for this client')));
+  }
+  const access: FhirAccess = { baseUrl: server, accessToken: request.fhirAuthorization?.access_token };
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
+  const limits = { signal: controller.signal, maxPages: opts.maxPages, maxResources: opts.maxResources };
+  try {
+    const results = await Promise.allSettled(
+      wanted.map(async (w) => {
+        const found = await fetchQuery(access, w.query, limits);
+        return { key: w.key, resources: await completeIncludes(access, w.query, found, limits) };
+      }),
+    );
+    const failures: IssueInput[] = [];
+    const ok: { key: string; resources: FhirResource[] }[] = [];
+    results.forEach((r, i) => {
+      const key = wanted[i]!.key;
+      if (r.status === 'fulfilled') ok.push(r.value);
+      else failures.push(why(key, `fetching it failed: ${r.reason instanceof FhirFetchError ? r.reason.reason : 'unexpected error'}`));
+    });
+    if (failures.length > 0) throw preconditionFailed(failures);
+    return ok;
+  } finally {
+    clearTimeout(timer);
+    controller.abort(); // releases any straggling sockets of failed siblings
+  }
+}
+
+function flatten(value: FhirResource): FhirResource[] {
+  if (value.resourceType !== 'Bundle') return [value];
+  return ((value as Bundle).entry ?? []).flatMap((e) =>
+    e.resource && e.resource.resourceType !== 'OperationOutcome' ? [e.resource as FhirResource] : [],
+  );
+}
+
+function dedupe(resources: FhirResource[]): FhirResource[] {
+  const seen = new Map<string, FhirResource>();
+  const anonymous: FhirResource[] = [];
+  for (const r of resources) {
+    if (!r.id) anonymous.push(r);
+    else seen.set(`${r.resourceType}/${r.id}`, r);
+  }
+  return [...seen.values(), ...anonymous];
+}
