@@ -1,0 +1,410 @@
+/**
+ * Evaluates a loaded rule set against the resources of one hook call.
+ *
+ * Work per request is bounded and done once: resources are indexed by type; each fact's FHIRPath runs once
+ * per candidate resource (candidates pre-selected by code); relations compare numbers (times) only. Findings
+ * are evaluated in file order and keep every selection they made, so cards can cite their evidence.
+ * A FHIRPath error on some odd resource never fails the hook: the resource is skipped for that expression and
+ * the error is reported in `errors` for the log.
+ */
+import type { FhirResource, Patient } from 'fhir/r4';
+import { CodeSetMatcher, POOL_VAR, type Compiled } from './fhirpath';
+import type { CompiledClause, CompiledFact, CompiledFinding, CompiledNote, Item, ItemTest, Profile, RelationMatch, RuleSet } from './model';
+import { bandOf, normaliseQuantity, parseValueString, passes, type Measured, type Normalised } from './quantity';
+import { coefficientOfVariation, isMonotonic, lastToFirst, slopePerDay, type Point } from './temporal';
+import { formatDuration, parseFhirTime, shift, type Duration } from './time';
+
+export interface EvaluationInput {
+  resources: FhirResource[];
+  /** The patient of the hook (`context.patientId`); picks the Patient resource for `%patient`. */
+  patientId?: string;
+  /** Evaluation time in epoch ms ("now" of every "within N months"). */
+  now: number;
+}
+
+export type Selection = Item | Item[];
+
+export interface ChecklistResult {
+  label: string;
+  known: Item[];
+}
+
+export interface Finding {
+  def: CompiledFinding;
+  code: string;
+  indicator: 'info' | 'warning' | 'critical';
+  variant?: string;
+  subject?: Item;
+  /** Named selections (`as:`) that held when the finding fired. */
+  selections: Map<string, Selection>;
+  notes: CompiledNote[];
+  checklist?: { title: string; knownTitle: string; open: string[]; known: ChecklistResult[] };
+}
+
+export interface EvaluationError {
+  where: string;
+  message: string;
+}
+
+interface ClauseState {
+  subject?: Item;
+  selections: Map<string, Selection>;
+  variant?: string;
+}
+
+const SEVERITY = { info: 0, warning: 1, critical: 2 } as const;
+
+export class Evaluation {
+  readonly findings: Finding[] = [];
+  readonly errors: EvaluationError[] = [];
+  readonly patient?: Patient;
+  private readonly byType = new Map<string, FhirResource[]>();
+  private readonly pool = new Map<string, FhirResource>();
+  private readonly env: Record<string, unknown>;
+  private readonly items = new Map<string, Item[]>();
+  private readonly relations = new Map<string, Map<Item, RelationMatch[]>>();
+  private readonly sets = new Map<string, Item[]>();
+  private readonly codings = new Map<string, Map<FhirResource, { system?: unknown; code?: unknown }[]>>();
+  private readonly fired = new Set<string>();
+  private readonly cutoffs = new Map<Duration, number>();
+
+  constructor(
+    readonly ruleSet: RuleSet,
+    readonly profile: Profile,
+    readonly input: EvaluationInput,
+  ) {
+    for (const r of input.resources) {
+      let list = this.byType.get(r.resourceType);
+      if (!list) this.byType.set(r.resourceType, (list = []));
+      list.push(r);
+      if (r.id) this.pool.set(`${r.resourceType}/${r.id}`, r);
+    }
+    const patients = (this.byType.get('Patient') ?? []) as Patient[];
+    this.patient = patients.find((p) => p.id === input.patientId) ?? (patients.length === 1 ? patients[0] : undefined);
+    this.env = { ...profile.numbers, ...ruleSet.codeSets, patient: this.patient ?? [], [POOL_VAR]: this.pool };
+    for (const f of profile.findings) this.evaluateFinding(f);
+  }
+
+  /** All items of a fact, excluded ones included (they carry `excluded`), in time order. */
+  factItems(fact: string): Item[] {
+    let list = this.items.get(fact);
+    if (!list) {
+      list = this.extract(this.profile.facts[fact]!);
+      this.items.set(fact, list);
+    }
+    return list;
+  }
+
+  /** Matches of a relation for one item (empty when none). */
+  relationMatches(relation: string, item: Item): RelationMatch[] {
+    return this.relationIndex(relation).get(item) ?? [];
+  }
+
+  // ---- facts ---------------------------------------------------------------------------------------------
+
+  private extract(fact: CompiledFact): Item[] {
+    const out: Item[] = [];
+    for (const type of fact.resourceTypes) {
+      for (const r of this.byType.get(type) ?? []) {
+        if (fact.code && !this.codeMatches(fact, r)) continue;
+        if (fact.where && !this.test(fact.where, r, fact.name)) continue;
+        out.push(this.toItem(fact, r, out.length));
+      }
+    }
+    return out.sort(byTime);
+  }
+
+  private codeMatches(fact: CompiledFact, r: FhirResource): boolean {
+    const code = fact.code!;
+    let memo = this.codings.get(code.path);
+    if (!memo) this.codings.set(code.path, (memo = new Map()));
+    let codings = memo.get(r);
+    if (!codings) {
+      codings = CodeSetMatcher.codings(this.eval(code.compiled, r, fact.name));
+      memo.set(r, codings);
+    }
+    return code.sets.some((s) => codings!.some((c) => s.has(c.system, c.code)));
+  }
+
+  private toItem(fact: CompiledFact, r: FhirResource, n: number): Item {
+    const item: Item = { fact: fact.name, resource: r, ref: `${r.resourceType}/${r.id ?? `#${n}`}`, ongoing: false };
+    if (fact.label) {
+      const label = this.eval(fact.label, r, fact.name).find((v) => typeof v === 'string' && v.trim() !== '');
+      if (typeof label === 'string') item.label = label;
+    }
+    for (const x of fact.exclude) {
+      if (this.test(x.when, r, fact.name)) {
+        item.excluded = x.reason.template
+          .map((p) => (typeof p === 'string' ? p : this.eval(x.reason.compiled.get(p.expr)!, r, fact.name).map(String).join(', ') || '(none)'))
+          .join('');
+        break;
+      }
+    }
+    item.time = this.firstTime(fact.time, r, fact.name);
+    if (fact.end.length > 0) item.end = this.firstTime(fact.end, r, fact.name);
+    if (fact.ongoing) item.ongoing = this.test(fact.ongoing, r, fact.name);
+    if (item.time === undefined) item.excluded ??= 'no date or time';
+    if (fact.value) {
+      const v = this.measure(fact, r);
+      if ('measured' in v) {
+        item.measured = v.measured;
+        if (fact.band) item.band = bandOf(v.measured, this.profile.bands[fact.band]!);
+      } else {
+        item.excluded ??= v.problem;
+      }
+    }
+    if (fact.lookback && item.time !== undefined && item.time < this.cutoff(fact.lookback)) {
+      item.excluded ??= `older than ${formatDuration(fact.lookback)}`;
+    }
+    return item;
+  }
+
+  private measure(fact: CompiledFact, r: FhirResource): Normalised {
+    const spec = fact.value!;
+    const v = this.eval(spec.path, r, fact.name)[0];
+    if (v === undefined || v === null) return { problem: 'no value' };
+    if (typeof v === 'object' && 'value' in v) return normaliseQuantity(v, spec.unit);
+    if (typeof v === 'string') {
+      if (!spec.fromString) return { problem: `value "${v}" is text, not a quantity` };
+      const fallback = spec.fromString.unitFallback ? this.eval(spec.fromString.unitFallback, r, fact.name).find((u) => typeof u === 'string') : undefined;
+      const q = parseValueString(v, fallback as string | undefined);
+      return q ? normaliseQuantity(q, spec.unit) : { problem: `value "${v}" is not a number` };
+    }
+    if (typeof v === 'number' && /^(1|\{[^}]*\})$/.test(spec.unit)) {
+      const measured: Measured = { value: v, unit: spec.unit, reported: String(v) };
+      return { measured };
+    }
+    return { problem: typeof v === 'number' ? `value ${v} has no unit` : 'value is not a quantity' };
+  }
+
+  private firstTime(exprs: Compiled[], r: FhirResource, where: string): number | undefined {
+    for (const e of exprs) {
+      for (const v of this.eval(e, r, where)) {
+        const t = parseFhirTime(v);
+        if (t !== undefined) return t;
+      }
+    }
+    return undefined;
+  }
+
+  // ---- relations and sets --------------------------------------------------------------------------------
+
+  private relationIndex(name: string): Map<Item, RelationMatch[]> {
+    let index = this.relations.get(name);
+    if (index) return index;
+    index = new Map();
+    this.relations.set(name, index);
+    const rel = this.profile.relations[name]!;
+    const subjects = this.factItems(rel.of).filter((i) => !i.excluded);
+    for (const rule of rel.rules) {
+      const candidates = this.factItems(rule.fact).filter((c) => !c.excluded && (!rule.where || this.passes(c, rule.where)));
+      if (candidates.length === 0) continue;
+      for (const s of subjects) {
+        const lo = shift(s.time!, rule.window.before, -1);
+        const hi = shift(s.time!, rule.window.after, 1);
+        for (const c of candidates) {
+          const start = c.time!;
+          const hit = rule.window.match === 'time' ? start >= lo && start <= hi : start <= hi && (c.ongoing ? Infinity : (c.end ?? start)) >= lo;
+          if (!hit) continue;
+          let list = index.get(s);
+          if (!list) index.set(s, (list = []));
+          list.push({ rule, item: c });
+        }
+      }
+    }
+    return index;
+  }
+
+  private source(name: string, state: ClauseState): Item[] {
+    const bound = state.selections.get(name);
+    if (bound) return Array.isArray(bound) ? bound : [bound];
+    const set = this.profile.sets[name];
+    if (!set) return this.factItems(name).filter((i) => !i.excluded);
+    let list = this.sets.get(name);
+    if (!list) {
+      list = this.factItems(set.from).filter((i) => !i.excluded && set.without.every((r) => this.relationMatches(r, i).length === 0));
+      this.sets.set(name, list);
+    }
+    return list;
+  }
+
+  // ---- findings ------------------------------------------------------------------------------------------
+
+  private evaluateFinding(f: CompiledFinding): void {
+    const state: ClauseState = { selections: new Map() };
+    if (f.subject) {
+      state.subject = latest(this.source(f.subject, state));
+      if (!state.subject) return;
+    }
+    if (!f.when.every((c) => this.clause(c, state))) return;
+    let indicator = f.indicator.default;
+    for (const r of f.indicator.raise) {
+      if (SEVERITY[r.to] > SEVERITY[indicator] && this.clause(r.when, fork(state))) indicator = r.to;
+    }
+    const notes = f.notes.filter((n) => n.when.every((c) => this.clause(c, fork(state))));
+    const finding: Finding = { def: f, code: f.code, indicator, variant: state.variant, subject: state.subject, selections: state.selections, notes };
+    const cl = f.card.checklist;
+    if (cl) {
+      const open: string[] = [];
+      const known: ChecklistResult[] = [];
+      for (const item of cl.items) {
+        if (item.compiledWhen && !this.clause(item.compiledWhen, fork(state))) continue;
+        const k = this.factItems(item.knownFrom).filter((i) => !i.excluded);
+        if (k.length > 0) known.push({ label: item.label, known: k });
+        else open.push(item.label);
+      }
+      finding.checklist = { title: cl.title, knownTitle: cl.knownTitle, open, known };
+    }
+    this.findings.push(finding);
+    this.fired.add(f.code);
+  }
+
+  private clause(c: CompiledClause, state: ClauseState): boolean {
+    switch (c.kind) {
+      case 'subject':
+        return !!state.subject && this.passes(state.subject, c.test);
+      case 'latest':
+      case 'nearest': {
+        let pool = this.source(c.source, state);
+        if (c.where) pool = pool.filter((i) => this.passes(i, c.where!));
+        const pick = c.kind === 'latest' ? latest(pool) : this.nearest(pool, state.subject, c.before, c.after);
+        if (c.exists === false) return !pick;
+        if (!pick || !this.passes(pick, c.test)) return false;
+        if (c.as) state.selections.set(c.as, pick);
+        return true;
+      }
+      case 'series': {
+        let list = this.source(c.source, state);
+        if (c.where) list = list.filter((i) => this.passes(i, c.where!));
+        if (c.exists !== undefined && list.length > 0 !== c.exists) return false;
+        if (c.includesSubject && (!state.subject || !list.includes(state.subject))) return false;
+        if (c.count?.atLeast !== undefined && list.length < c.count.atLeast) return false;
+        if (c.count?.atMost !== undefined && list.length > c.count.atMost) return false;
+        if (!this.seriesPasses(c, list)) return false;
+        if (c.as) state.selections.set(c.as, list);
+        return true;
+      }
+      case 'patient':
+        return !!this.patient && this.test(c.test, this.patient, 'patient');
+      case 'finding':
+        return this.fired.has(c.code);
+      case 'not':
+        return !this.clause(c.clause, fork(state));
+      case 'allOf': {
+        const inner = fork(state);
+        if (!c.clauses.every((x) => this.clause(x, inner))) return false;
+        for (const [k, v] of inner.selections) state.selections.set(k, v);
+        state.variant ??= c.variant ?? inner.variant;
+        return true;
+      }
+      case 'anyOf': {
+        // Every alternative is evaluated, so the card can cite all that hold (e.g. each metabolic marker).
+        let any = false;
+        for (const x of c.clauses) any = this.clause(x, state) || any;
+        return any;
+      }
+    }
+  }
+
+  private seriesPasses(c: Extract<CompiledClause, { kind: 'series' }>, list: Item[]): boolean {
+    if (c.span) {
+      // Calendar-aware: "span at least 1 month" from 31 Jan is reached on 28/29 Feb.
+      const first = list[0]?.time;
+      const last = list[list.length - 1]?.time;
+      if (first === undefined || last === undefined) return false;
+      if (c.span.atLeast && !(list.length >= 2 && last >= shift(first, c.span.atLeast, 1))) return false;
+      if (c.span.below && !(last < shift(first, c.span.below, 1))) return false;
+    }
+    if (c.slope || c.lastToFirst || c.cv || c.monotonic !== undefined) {
+      const points = toPoints(list);
+      if (points.length < 2) return false;
+      if (c.slope && !numberPasses(slopePerDay(points), c.slope)) return false;
+      if (c.lastToFirst && !numberPasses(lastToFirst(points), c.lastToFirst)) return false;
+      if (c.cv && !numberPasses(coefficientOfVariation(points), c.cv)) return false;
+      if (c.monotonic !== undefined && isMonotonic(points) !== c.monotonic) return false;
+    }
+    if (c.varies) {
+      const keys = new Set(list.map((i) => this.eval(c.varies!, i.resource, 'varies').map(String).sort().join('|')));
+      if (keys.size < 2) return false;
+    }
+    return true;
+  }
+
+  private nearest(pool: Item[], subject: Item | undefined, before: Duration, after: Duration): Item | undefined {
+    if (!subject?.time) return undefined;
+    const t = subject.time;
+    const lo = shift(t, before, -1);
+    const hi = shift(t, after, 1);
+    let best: Item | undefined;
+    for (const i of pool) {
+      if (i.time! < lo || i.time! > hi) continue;
+      const d = Math.abs(i.time! - t);
+      if (!best || d < Math.abs(best.time! - t) || (d === Math.abs(best.time! - t) && i.time! > best.time!)) best = i;
+    }
+    return best;
+  }
+
+  private passes(item: Item, t: ItemTest): boolean {
+    if (t.value && !(item.measured && passes(item.measured, t.value))) return false;
+    if (t.exact !== undefined && (!item.measured || (item.measured.comparator === undefined) !== t.exact)) return false;
+    if (t.has && this.relationMatches(t.has, item).length === 0) return false;
+    if (t.lacks && this.relationMatches(t.lacks, item).length > 0) return false;
+    if (t.within && !(item.time !== undefined && item.time >= this.cutoff(t.within))) return false;
+    if (t.olderThan && !(item.time !== undefined && item.time < this.cutoff(t.olderThan))) return false;
+    if (t.fhirpath && !this.test(t.fhirpath, item.resource, item.fact)) return false;
+    return true;
+  }
+
+  /** now − d, memoised per duration. */
+  private cutoff(d: Duration): number {
+    let c = this.cutoffs.get(d);
+    if (c === undefined) this.cutoffs.set(d, (c = shift(this.input.now, d, -1)));
+    return c;
+  }
+
+  // ---- FHIRPath ------------------------------------------------------------------------------------------
+
+  private eval(expr: Compiled, resource: unknown, where: string): unknown[] {
+    try {
+      return expr(resource, this.env);
+    } catch (err) {
+      if (this.errors.length < 20) this.errors.push({ where, message: (err as Error).message });
+      return [];
+    }
+  }
+
+  private test(expr: Compiled, resource: unknown, where: string): boolean {
+    const r = this.eval(expr, resource, where);
+    return r.length === 1 && r[0] === true;
+  }
+}
+
+export function evaluate(ruleSet: RuleSet, profile: string, input: EvaluationInput): Evaluation {
+  const p = ruleSet.profiles[profile];
+  if (!p) throw new Error(`Rule set ${ruleSet.id} has no profile "${profile}"`);
+  return new Evaluation(ruleSet, p, input);
+}
+
+function fork(state: ClauseState): ClauseState {
+  return { subject: state.subject, selections: new Map(state.selections), variant: undefined };
+}
+
+function byTime(a: Item, b: Item): number {
+  return (a.time ?? Infinity) - (b.time ?? Infinity) || (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0);
+}
+
+function latest(items: Item[]): Item | undefined {
+  let best: Item | undefined;
+  for (const i of items) if (i.time !== undefined && (!best || i.time >= best.time!)) best = i;
+  return best;
+}
+
+/** The exact values of a series, in time order (comparator values are never treated as exact). */
+export function toPoints(items: Item[]): Point[] {
+  return items.filter((i) => i.measured && !i.measured.comparator && i.time !== undefined).map((i) => ({ t: i.time!, v: i.measured!.value }));
+}
+
+function numberPasses(x: number | undefined, t: { above?: number; atLeast?: number; below?: number; atMost?: number }): boolean {
+  return x !== undefined && passes({ value: x, unit: '1', reported: '' }, t);
+}
+

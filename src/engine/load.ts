@@ -1,0 +1,507 @@
+/**
+ * Loads a rule file: parse YAML, validate against the JSON Schema, check every reference, compile every
+ * FHIRPath expression (once, R4 model), and resolve parameters for each profile. Any problem throws a
+ * {@link RuleFileError} naming the file, the rule and the reason, so a broken rule file stops start-up.
+ */
+import { readFileSync } from 'node:fs';
+import Ajv from 'ajv';
+import YAML from 'yaml';
+import { pointerToPath } from '../cds-hooks/validation';
+import { checkExpression, CodeSetMatcher, compileFhirPath, POOL_VAR, type Compiled } from './fhirpath';
+import type {
+  CompiledClause,
+  CompiledFact,
+  CompiledFinding,
+  CompiledRelation,
+  CompiledSet,
+  ItemTest,
+  Profile,
+  RuleSet,
+  Template,
+} from './model';
+import type { Band, ValueTest } from './quantity';
+import type { Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
+import ruleFileSchema from './rule-file.schema.json';
+import { formatDuration, parseDuration, type Duration } from './time';
+import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
+
+/** Thrown when a rule file cannot be used. `rule` locates the problem (`facts.il6.time[0]`, `findings[2]`). */
+export class RuleFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly rule: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${rule}: ${reason}`);
+    this.name = 'RuleFileError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, strictTypes: false });
+const validateSchema = ajv.compile<RuleFile>(ruleFileSchema);
+
+/** Variable names the engine provides to every expression besides parameters and code sets. */
+const ENGINE_VARS = ['patient', POOL_VAR];
+
+export function loadRuleFile(file: string): RuleSet {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RuleFileError(file, '(file)', `cannot be read: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = YAML.parse(text, { maxAliasCount: 1000 });
+  } catch (err) {
+    throw new RuleFileError(file, '(yaml)', (err as Error).message.split('\n')[0]!);
+  }
+  return compileRuleFile(parsed, file);
+}
+
+export function compileRuleFile(parsed: unknown, file: string): RuleSet {
+  if (!validateSchema(parsed)) {
+    const e = mostSpecificError(validateSchema.errors ?? []);
+    const extra = e.keyword === 'additionalProperties' ? String((e.params as { additionalProperty: string }).additionalProperty) : e.keyword === 'required' ? String((e.params as { missingProperty: string }).missingProperty) : undefined;
+    const where = pointerToPath(e.instancePath, extra);
+    const reason = e.keyword === 'additionalProperties' ? 'unknown key' : e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
+    throw new RuleFileError(file, where, reason);
+  }
+  return new Compiler(parsed, file).compile();
+}
+
+/** Of ajv's errors for a `oneOf`, the deepest one is the one a person wants to read. */
+function mostSpecificError<E extends { instancePath: string; keyword: string }>(errors: E[]): E {
+  const real = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if');
+  const pool = real.length > 0 ? real : errors;
+  return pool.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a));
+}
+
+class Compiler {
+  private readonly fhirpathCache = new Map<string, Compiled>();
+  private readonly knownVars: Set<string>;
+  private readonly codeSets: Record<string, CodeSetMatcher> = {};
+
+  constructor(
+    private readonly def: RuleFile,
+    private readonly file: string,
+  ) {
+    // Numeric parameters and code sets are visible to FHIRPath as %name; durations are not (use the operators).
+    const numeric = Object.entries(def.parameters).filter(([, p]) => typeof p.value === 'number').map(([n]) => n);
+    this.knownVars = new Set([...numeric, ...Object.keys(def.codeSets), ...ENGINE_VARS]);
+  }
+
+  fail(rule: string, reason: string): never {
+    throw new RuleFileError(this.file, rule, reason);
+  }
+
+  compile(): RuleSet {
+    const d = this.def;
+    for (const name of Object.keys(d.codeSets)) {
+      if (name in d.parameters) this.fail(`codeSets.${name}`, 'a parameter has the same name');
+      this.codeSets[name] = new CodeSetMatcher(name, d.codeSets[name]!);
+    }
+    for (const [name, p] of Object.entries(d.parameters)) {
+      if (p.source && !(p.source in d.sources)) this.fail(`parameters.${name}.source`, `unknown source "${p.source}"`);
+    }
+    const profileDefs = { default: { description: 'Default thresholds.', parameters: {} }, ...(d.profiles ?? {}) };
+    const profiles: Record<string, Profile> = {};
+    for (const [name, pdef] of Object.entries(profileDefs)) {
+      for (const key of Object.keys(pdef.parameters)) {
+        if (!(key in d.parameters)) this.fail(`profiles.${name}.parameters.${key}`, 'not a parameter of this rule file');
+      }
+      profiles[name] = this.compileProfile(name, pdef.description, pdef.parameters);
+    }
+    return { file: this.file, def: d, id: d.id, version: d.version, codeSets: this.codeSets, profiles };
+  }
+
+  private compileProfile(name: string, description: string, overrides: Record<string, number | string>): Profile {
+    const numbers: Record<string, number> = {};
+    const durations: Record<string, Duration> = {};
+    const display: Record<string, string> = {};
+    for (const [key, p] of Object.entries(this.def.parameters)) {
+      const raw = key in overrides ? overrides[key]! : p.value;
+      const where = key in overrides ? `profiles.${name}.parameters.${key}` : `parameters.${key}`;
+      if (typeof raw === 'number') {
+        numbers[key] = raw;
+        display[key] = String(raw);
+      } else {
+        const dur = parseDuration(raw) ?? this.fail(where, `"${raw}" is not a duration such as "14 days"`);
+        durations[key] = dur;
+        display[key] = formatDuration(dur);
+      }
+      if (typeof p.value !== typeof raw) this.fail(where, `must be a ${typeof p.value === 'number' ? 'number' : 'duration'}, like the default`);
+    }
+    const ctx: ProfileContext = { numbers, durations };
+    const bands: Record<string, Band[]> = {};
+    for (const [bname, list] of Object.entries(this.def.bands ?? {})) {
+      bands[bname] = list.map((b, i) => {
+        const at = `bands.${bname}[${i}]`;
+        const band: Band = { name: b.name };
+        if (b.below !== undefined) band.below = this.num(b.below, ctx, `${at}.below`);
+        if (b.atMost !== undefined) band.atMost = this.num(b.atMost, ctx, `${at}.atMost`);
+        const last = i === list.length - 1;
+        if (last !== (band.below === undefined && band.atMost === undefined)) this.fail(at, last ? 'the last band must have no limit' : 'needs a limit (below or atMost)');
+        return band;
+      });
+    }
+    const facts: Record<string, CompiledFact> = {};
+    for (const [fname, fdef] of Object.entries(this.def.facts)) facts[fname] = this.compileFact(fname, fdef, ctx);
+    const relations: Record<string, CompiledRelation> = {};
+    for (const [rname, r] of Object.entries(this.def.relations ?? {})) {
+      if (!(r.of in facts)) this.fail(`relations.${rname}.of`, `unknown fact "${r.of}"`);
+      if (rname in facts) this.fail(`relations.${rname}`, 'a fact has the same name');
+      relations[rname] = {
+        name: rname,
+        of: r.of,
+        rules: r.rules.map((rule, i) => {
+          const at = `relations.${rname}.rules[${i}]`;
+          if (!(rule.fact in facts)) this.fail(`${at}.fact`, `unknown fact "${rule.fact}"`);
+          return {
+            fact: rule.fact,
+            label: rule.label,
+            where: rule.where ? this.itemTest(rule.where, ctx, `${at}.where`, { relationsOf: undefined }) : undefined,
+            window: { before: this.dur(rule.window.before, ctx, `${at}.window.before`), after: this.dur(rule.window.after, ctx, `${at}.window.after`), match: rule.window.match },
+          };
+        }),
+      };
+    }
+    const sets: Record<string, CompiledSet> = {};
+    for (const [sname, s] of Object.entries(this.def.sets ?? {})) {
+      if (sname in facts || sname in relations) this.fail(`sets.${sname}`, 'a fact or relation has the same name');
+      if (!(s.from in facts)) this.fail(`sets.${sname}.from`, `unknown fact "${s.from}"`);
+      for (const w of s.without ?? []) {
+        if (relations[w]?.of !== s.from) this.fail(`sets.${sname}.without`, `"${w}" is not a relation of fact "${s.from}"`);
+      }
+      sets[sname] = { name: sname, from: s.from, without: s.without ?? [] };
+    }
+    const scope: Scope = { facts, relations, sets, ctx, findingCodes: [], names: new Map() };
+    const findings: CompiledFinding[] = this.def.findings.map((f, i) => this.compileFinding(f, i, scope));
+    this.compileNotes(findings, scope);
+    return { name, description, numbers, durations, display, bands, facts, relations, sets, findings };
+  }
+
+  /**
+   * Notes are compiled once per finding they attach to, in that finding's scope (its subject). A note that
+   * needs a subject skips findings without one, unless it names them in `for`, which is an error.
+   */
+  private compileNotes(findings: CompiledFinding[], scope: Scope): void {
+    (this.def.notes ?? []).forEach((n, i) => {
+      const at = `notes[${i}]`;
+      if (!(n.source in this.def.sources)) this.fail(`${at}.source`, `unknown source "${n.source}"`);
+      for (const code of n.for ?? []) if (!findings.some((f) => f.code === code)) this.fail(`${at}.for`, `unknown finding "${code}"`);
+      for (const f of findings) {
+        if (n.for && !n.for.includes(f.code)) continue;
+        if (!f.subject && !n.for && n.when.some(needsSubject)) continue;
+        const local: Scope = { ...scope, names: new Map(), subjectFact: f.subject ? this.source(f.subject, scope, `${at}`) : undefined };
+        f.notes.push({ text: n.text, source: n.source, when: n.when.map((c, j) => this.clause(c, local, `${at}.when[${j}] (for ${f.code})`)) });
+      }
+    });
+  }
+
+  private compileFact(name: string, f: FactDef, ctx: ProfileContext): CompiledFact {
+    const at = `facts.${name}`;
+    if (f.band && !(f.band in (this.def.bands ?? {}))) this.fail(`${at}.band`, `unknown band "${f.band}"`);
+    if (f.band && !f.value) this.fail(`${at}.band`, 'a band needs a value');
+    let code: CompiledFact['code'];
+    if (f.code) {
+      const sets = f.code.in.map((s) => this.codeSets[s] ?? this.fail(`${at}.code.in`, `unknown code set "${s}"`));
+      code = { path: f.code.path, compiled: this.fhirpath(f.code.path, `${at}.code.path`), sets };
+    }
+    return {
+      name,
+      resourceTypes: new Set(f.resourceTypes),
+      code,
+      where: f.where ? this.fhirpath(f.where, `${at}.where`) : undefined,
+      time: f.time.map((e, i) => this.fhirpath(e, `${at}.time[${i}]`)),
+      end: (f.end ?? []).map((e, i) => this.fhirpath(e, `${at}.end[${i}]`)),
+      ongoing: f.ongoing ? this.fhirpath(f.ongoing, `${at}.ongoing`) : undefined,
+      value: f.value
+        ? {
+            path: this.fhirpath(f.value.path, `${at}.value.path`),
+            unit: f.value.unit,
+            fromString: f.value.fromString
+              ? { unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`) : undefined }
+              : undefined,
+          }
+        : undefined,
+      band: f.band,
+      label: f.label ? this.fhirpath(f.label, `${at}.label`) : undefined,
+      exclude: (f.exclude ?? []).map((x, i) => {
+        const template = parseTemplate(x.reason);
+        const compiled = new Map<string, Compiled>();
+        for (const part of template) if (typeof part !== 'string') compiled.set(part.expr, this.fhirpath(part.expr, `${at}.exclude[${i}].reason`));
+        return { when: this.fhirpath(x.when, `${at}.exclude[${i}].when`), reason: { template, compiled } };
+      }),
+      lookback: f.lookback ? this.dur(f.lookback, ctx, `${at}.lookback`) : undefined,
+    };
+  }
+
+  private compileFinding(f: RuleFile['findings'][number], index: number, scope: Scope): CompiledFinding {
+    const at = `findings[${index}] (${f.code})`;
+    if (scope.findingCodes.includes(f.code)) this.fail(at, 'duplicate finding code');
+    const local: Scope = { ...scope, names: new Map(), subjectFact: undefined };
+    if (f.subject) {
+      const src = this.source(f.subject.latest, local, `${at}.subject.latest`);
+      local.subjectFact = src;
+    }
+    const when = f.when.map((c, i) => this.clause(c, local, `${at}.when[${i}]`));
+    const indicator = typeof f.indicator === 'string'
+      ? { default: f.indicator, raise: [] }
+      : { default: f.indicator.default, raise: (f.indicator.raise ?? []).map((r, i) => ({ to: r.to, when: this.clause(r.when, local, `${at}.indicator.raise[${i}].when`) })) };
+    const card = f.card;
+    const checkSource = (s: string, where: string) => {
+      if (!(s in this.def.sources)) this.fail(where, `unknown source "${s}"`);
+    };
+    const texts = [{ text: card, where: `${at}.card` }, ...Object.entries(card.variants ?? {}).map(([v, t]) => ({ text: t, where: `${at}.card.variants.${v}` }))];
+    const variantNames = collectVariants(f.when);
+    for (const v of Object.keys(card.variants ?? {})) if (!variantNames.has(v)) this.fail(`${at}.card.variants.${v}`, 'no clause of this finding names this variant');
+    for (const { text, where } of texts) {
+      (text.guidance ?? []).forEach((g, i) => checkSource(g.source, `${where}.guidance[${i}].source`));
+      for (const field of ['summary', 'detail'] as const) {
+        const t = text[field];
+        if (t) this.checkPlaceholders(t, local, `${where}.${field}`, variantNames.size > 0);
+      }
+    }
+    for (const e of card.evidence ?? []) if (e !== 'subject' && !local.names.has(e)) this.fail(`${at}.card.evidence`, `"${e}" is not a selection of this finding`);
+    if ((card.evidence ?? []).includes('subject') && !f.subject) this.fail(`${at}.card.evidence`, 'this finding has no subject');
+    for (const r of card.showRelations ?? []) {
+      if (scope.relations[r]?.of !== local.subjectFact) this.fail(`${at}.card.showRelations`, `"${r}" is not a relation of the subject`);
+    }
+    for (const x of card.reportExclusions ?? []) if (!(x in scope.facts)) this.fail(`${at}.card.reportExclusions`, `unknown fact "${x}"`);
+    let checklist: CompiledFinding['card']['checklist'];
+    if (card.checklist) {
+      checklist = {
+        ...card.checklist,
+        items: card.checklist.items.map((item, i) => {
+          const w = `${at}.card.checklist.items[${i}]`;
+          if (!(item.knownFrom in scope.facts)) this.fail(`${w}.knownFrom`, `unknown fact "${item.knownFrom}"`);
+          return { ...item, compiledWhen: item.when ? this.clause(item.when, { ...local, names: new Map(local.names) }, `${w}.when`) : undefined };
+        }),
+      };
+    }
+    scope.findingCodes.push(f.code);
+    return {
+      def: f,
+      code: f.code,
+      display: f.display,
+      indicator,
+      subject: f.subject?.latest,
+      when,
+      notes: [],
+      card: {
+        base: card,
+        variants: card.variants ?? {},
+        evidence: card.evidence ?? [],
+        reportExclusions: card.reportExclusions ?? [],
+        showRelations: card.showRelations ?? [],
+        checklist,
+      },
+    };
+  }
+
+  /** A fact, a set, or (inside a finding) an earlier named selection. Returns the fact its items come from. */
+  private source(name: string, scope: Scope, where: string): string {
+    if (name in scope.facts) return name;
+    if (name in scope.sets) return scope.sets[name]!.from;
+    const named = scope.names.get(name);
+    if (named) return named;
+    return this.fail(where, `unknown fact, set or selection "${name}"`);
+  }
+
+  private clause(c: Clause, scope: Scope, at: string): CompiledClause {
+    const ctx = scope.ctx;
+    const bind = (as: string | undefined, fact: string) => {
+      if (!as) return;
+      if (as === 'subject' || as in scope.facts || as in scope.sets || as in scope.relations) this.fail(`${at}.as`, `"${as}" is already the name of something else`);
+      const prev = scope.names.get(as);
+      if (prev !== undefined && prev !== fact) this.fail(`${at}.as`, `"${as}" names selections of different facts`);
+      scope.names.set(as, fact);
+    };
+    if ('subject' in c) {
+      if (!scope.subjectFact) this.fail(at, 'this finding has no subject');
+      return { kind: 'subject', test: this.itemTest(c.subject, ctx, `${at}.subject`, { relationsOf: scope.subjectFact, scope }) };
+    }
+    if ('latest' in c || 'nearest' in c || 'series' in c) {
+      const kindName = 'latest' in c ? 'latest' : 'nearest' in c ? 'nearest' : 'series';
+      const sourceName = (c as unknown as Record<string, string>)[kindName]!;
+      const fact = this.source(sourceName, scope, `${at}.${kindName}`);
+      const sel = c as Clause & ItemTestDef & { as?: string; where?: ItemTestDef; exists?: boolean };
+      const where = sel.where ? this.itemTest(sel.where, ctx, `${at}.where`, { relationsOf: fact, scope }) : undefined;
+      const test = this.itemTest(pickItemTest(sel), ctx, at, { relationsOf: fact, scope });
+      bind(sel.as, fact);
+      if ('latest' in c) return { kind: 'latest', source: sourceName, as: sel.as, where, test, exists: sel.exists };
+      if ('nearest' in c) {
+        if (!scope.subjectFact) this.fail(at, 'nearest needs a finding subject to be near to');
+        return { kind: 'nearest', source: sourceName, as: sel.as, where, test, exists: sel.exists, before: this.dur(c.window.before, ctx, `${at}.window.before`), after: this.dur(c.window.after, ctx, `${at}.window.after`) };
+      }
+      const s = c as Extract<Clause, { series: string }>;
+      if (s.includesSubject && !scope.subjectFact) this.fail(`${at}.includesSubject`, 'this finding has no subject');
+      if (Object.keys(pickItemTest(sel)).length > 0) this.fail(at, 'a series is filtered with "where"; item tests belong there');
+      return {
+        kind: 'series',
+        source: sourceName,
+        as: s.as,
+        where,
+        exists: s.exists,
+        count: s.count ? { atLeast: optNum(this, s.count.atLeast, ctx, `${at}.count.atLeast`), atMost: optNum(this, s.count.atMost, ctx, `${at}.count.atMost`) } : undefined,
+        span: s.span ? { atLeast: s.span.atLeast ? this.dur(s.span.atLeast, ctx, `${at}.span.atLeast`) : undefined, below: s.span.below ? this.dur(s.span.below, ctx, `${at}.span.below`) : undefined } : undefined,
+        slope: s.slope ? this.valueTest(s.slope, ctx, `${at}.slope`) : undefined,
+        lastToFirst: s.lastToFirst ? this.valueTest(s.lastToFirst, ctx, `${at}.lastToFirst`) : undefined,
+        cv: s.cv ? this.valueTest(s.cv, ctx, `${at}.cv`) : undefined,
+        monotonic: s.monotonic,
+        includesSubject: s.includesSubject,
+        varies: s.varies ? this.fhirpath(s.varies, `${at}.varies`) : undefined,
+      };
+    }
+    if ('patient' in c) return { kind: 'patient', test: this.fhirpath(c.patient, `${at}.patient`) };
+    if ('finding' in c) {
+      if (!scope.findingCodes.includes(c.finding)) this.fail(`${at}.finding`, `"${c.finding}" is not a finding listed before this one`);
+      return { kind: 'finding', code: c.finding };
+    }
+    if ('not' in c) return { kind: 'not', clause: this.clause(c.not, { ...scope, names: new Map(scope.names) }, `${at}.not`) };
+    if ('allOf' in c) return { kind: 'allOf', variant: c.variant, clauses: c.allOf.map((x, i) => this.clause(x, scope, `${at}.allOf[${i}]`)) };
+    return { kind: 'anyOf', clauses: c.anyOf.map((x, i) => this.clause(x, scope, `${at}.anyOf[${i}]`)) };
+  }
+
+  private itemTest(t: ItemTestDef, ctx: ProfileContext, at: string, opts: { relationsOf: string | undefined; scope?: Scope }): ItemTest {
+    const out: ItemTest = {};
+    if (t.value) out.value = this.valueTest(t.value, ctx, `${at}.value`);
+    if (t.exact !== undefined) out.exact = t.exact;
+    for (const key of ['has', 'lacks'] as const) {
+      const rel = t[key];
+      if (rel === undefined) continue;
+      const relations = opts.scope?.relations ?? {};
+      if (relations[rel]?.of !== opts.relationsOf || !opts.relationsOf) this.fail(`${at}.${key}`, `"${rel}" is not a relation of these items`);
+      out[key] = rel;
+    }
+    if (t.within) out.within = this.dur(t.within, ctx, `${at}.within`);
+    if (t.olderThan) out.olderThan = this.dur(t.olderThan, ctx, `${at}.olderThan`);
+    if (t.fhirpath) out.fhirpath = this.fhirpath(t.fhirpath, `${at}.fhirpath`);
+    return out;
+  }
+
+  private valueTest(t: ValueTestDef, ctx: ProfileContext, at: string): ValueTest {
+    const out: ValueTest = {};
+    for (const k of ['above', 'atLeast', 'below', 'atMost'] as const) {
+      if (t[k] !== undefined) out[k] = this.num(t[k]!, ctx, `${at}.${k}`);
+    }
+    return out;
+  }
+
+  private num(ref: number | string, ctx: ProfileContext, at: string): number {
+    if (typeof ref === 'number') return ref;
+    const name = ref.slice(1);
+    if (name in ctx.numbers) return ctx.numbers[name]!;
+    if (name in ctx.durations) return this.fail(at, `parameter ${ref} is a duration, a number is needed`);
+    return this.fail(at, `unknown parameter ${ref}`);
+  }
+
+  private dur(ref: string, ctx: ProfileContext, at: string): Duration {
+    if (!ref.startsWith('$')) return parseDuration(ref) ?? this.fail(at, `"${ref}" is not a duration such as "14 days"`);
+    const name = ref.slice(1);
+    if (name in ctx.durations) return ctx.durations[name]!;
+    if (name in ctx.numbers) return this.fail(at, `parameter ${ref} is a number, a duration is needed`);
+    return this.fail(at, `unknown parameter ${ref}`);
+  }
+
+  private fhirpath(expression: string, at: string): Compiled {
+    const cached = this.fhirpathCache.get(expression);
+    if (cached) return cached;
+    const problem = checkExpression(expression, this.knownVars);
+    if (problem) this.fail(at, `${problem} in "${expression}"`);
+    let compiled: Compiled;
+    try {
+      compiled = compileFhirPath(expression);
+    } catch (err) {
+      return this.fail(at, `FHIRPath error in "${expression}": ${(err as Error).message}`);
+    }
+    this.fhirpathCache.set(expression, compiled);
+    return compiled;
+  }
+
+  private checkPlaceholders(text: string, scope: Scope, at: string, hasVariants: boolean): void {
+    for (const part of parseTemplate(text)) {
+      if (typeof part === 'string') continue;
+      const expr = part.expr;
+      if (expr === 'variant') {
+        if (!hasVariants) this.fail(at, '{{variant}} is used but no clause names a variant');
+        continue;
+      }
+      if (expr.startsWith('$')) {
+        if (!(expr.slice(1) in this.def.parameters)) this.fail(at, `unknown parameter {{${expr}}}`);
+        continue;
+      }
+      const [name, field, extra] = expr.split('.');
+      if (!name || !field || extra !== undefined) this.fail(at, `placeholder {{${expr}}} must be {{selection.field}}, {{$parameter}} or {{variant}}`);
+      if (name === 'subject') {
+        if (!scope.subjectFact) this.fail(at, `{{${expr}}}: this finding has no subject`);
+        if (!SELECTION_FIELDS.includes(field) && scope.relations[field]?.of !== scope.subjectFact) this.fail(at, `{{${expr}}}: "${field}" is not a field of a result (${SELECTION_FIELDS.join(', ')}) nor a relation of the subject`);
+        continue;
+      }
+      if (!scope.names.has(name)) this.fail(at, `{{${expr}}}: "${name}" is not a selection of this finding`);
+      if (!SELECTION_FIELDS.includes(field) && !SERIES_FIELDS.includes(field)) this.fail(at, `{{${expr}}}: unknown field "${field}"`);
+    }
+  }
+}
+
+interface ProfileContext {
+  numbers: Record<string, number>;
+  durations: Record<string, Duration>;
+}
+
+interface Scope {
+  facts: Record<string, CompiledFact>;
+  relations: Record<string, CompiledRelation>;
+  sets: Record<string, CompiledSet>;
+  ctx: ProfileContext;
+  findingCodes: string[];
+  /** Named selections (`as:`) of the finding being compiled → the fact their items come from. */
+  names: Map<string, string>;
+  subjectFact?: string;
+}
+
+function optNum(c: Compiler, v: number | string | undefined, ctx: ProfileContext, at: string): number | undefined {
+  return v === undefined ? undefined : (c as unknown as { num: (r: number | string, x: ProfileContext, a: string) => number }).num(v, ctx, at);
+}
+
+function pickItemTest(sel: ItemTestDef): ItemTestDef {
+  const { value, exact, has, lacks, within, olderThan, fhirpath } = sel;
+  return Object.fromEntries(Object.entries({ value, exact, has, lacks, within, olderThan, fhirpath }).filter(([, v]) => v !== undefined));
+}
+
+/** Does the clause refer to the finding's subject (directly, or by being near it)? */
+function needsSubject(c: Clause): boolean {
+  if ('subject' in c || 'nearest' in c) return true;
+  if ('series' in c && c.includesSubject) return true;
+  if ('allOf' in c) return c.allOf.some(needsSubject);
+  if ('anyOf' in c) return c.anyOf.some(needsSubject);
+  if ('not' in c) return needsSubject(c.not);
+  return false;
+}
+
+function collectVariants(clauses: Clause[]): Set<string> {
+  const out = new Set<string>();
+  const visit = (c: Clause) => {
+    if ('allOf' in c) {
+      if (c.variant) out.add(c.variant);
+      c.allOf.forEach(visit);
+    } else if ('anyOf' in c) c.anyOf.forEach(visit);
+    else if ('not' in c) visit(c.not);
+  };
+  clauses.forEach(visit);
+  return out;
+}
+
+/** Splits "IL-6 {{subject.value}} on {{subject.date}}" into literal text and placeholders. */
+export function parseTemplate(text: string): Template {
+  const parts: Template = [];
+  let last = 0;
+  for (const m of text.matchAll(/\{\{\s*(.+?)\s*\}\}/g)) {
+    if (m.index! > last) parts.push(text.slice(last, m.index));
+    parts.push({ expr: m[1]! });
+    last = m.index! + m[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}

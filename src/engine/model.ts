@@ -1,0 +1,156 @@
+/**
+ * A rule file after loading: every reference checked, every FHIRPath expression compiled, every parameter
+ * resolved for each profile. Built once at start-up (`load.ts`), read per request (`evaluate.ts`).
+ */
+import type { FhirResource } from 'fhir/r4';
+import type { Band, Measured, ValueTest } from './quantity';
+import type { CodeSetMatcher, Compiled } from './fhirpath';
+import type { Duration } from './time';
+import type { CardTextDef, ChecklistDef, FindingDef, RuleFile } from './rule-file';
+
+/** Text with `{{…}}` placeholders, split once at load time. */
+export type Template = (string | { expr: string })[];
+
+export interface CompiledFact {
+  name: string;
+  resourceTypes: ReadonlySet<string>;
+  code?: { path: string; compiled: Compiled; sets: CodeSetMatcher[] };
+  where?: Compiled;
+  time: Compiled[];
+  end: Compiled[];
+  ongoing?: Compiled;
+  value?: { path: Compiled; unit: string; fromString?: { unitFallback?: Compiled } };
+  band?: string;
+  label?: Compiled;
+  exclude: { when: Compiled; reason: { template: Template; compiled: Map<string, Compiled> } }[];
+  lookback?: Duration;
+}
+
+export interface Window {
+  before: Duration;
+  after: Duration;
+  match: 'time' | 'interval';
+}
+
+export interface ItemTest {
+  value?: ValueTest;
+  exact?: boolean;
+  has?: string;
+  lacks?: string;
+  within?: Duration;
+  olderThan?: Duration;
+  fhirpath?: Compiled;
+}
+
+export interface CompiledRelationRule {
+  fact: string;
+  label: string;
+  where?: ItemTest;
+  window: Window;
+}
+
+export interface CompiledRelation {
+  name: string;
+  of: string;
+  rules: CompiledRelationRule[];
+}
+
+export interface CompiledSet {
+  name: string;
+  from: string;
+  without: string[];
+}
+
+export type CompiledClause =
+  | { kind: 'subject'; test: ItemTest }
+  | { kind: 'latest'; source: string; as?: string; where?: ItemTest; test: ItemTest; exists?: boolean }
+  | { kind: 'nearest'; source: string; as?: string; where?: ItemTest; test: ItemTest; exists?: boolean; before: Duration; after: Duration }
+  | {
+      kind: 'series';
+      source: string;
+      as?: string;
+      where?: ItemTest;
+      exists?: boolean;
+      count?: { atLeast?: number; atMost?: number };
+      span?: { atLeast?: Duration; below?: Duration };
+      slope?: ValueTest;
+      lastToFirst?: ValueTest;
+      cv?: ValueTest;
+      monotonic?: boolean;
+      includesSubject?: boolean;
+      varies?: Compiled;
+    }
+  | { kind: 'patient'; test: Compiled }
+  | { kind: 'finding'; code: string }
+  | { kind: 'not'; clause: CompiledClause }
+  | { kind: 'allOf'; clauses: CompiledClause[]; variant?: string }
+  | { kind: 'anyOf'; clauses: CompiledClause[] };
+
+export interface CompiledFinding {
+  def: FindingDef;
+  code: string;
+  display: string;
+  indicator: { default: 'info' | 'warning' | 'critical'; raise: { to: 'warning' | 'critical'; when: CompiledClause }[] };
+  subject?: string;
+  when: CompiledClause[];
+  /** Rule-file notes that apply to this finding, compiled in its scope. */
+  notes: CompiledNote[];
+  card: {
+    base: CardTextDef;
+    variants: Record<string, Partial<CardTextDef>>;
+    evidence: string[];
+    reportExclusions: string[];
+    showRelations: string[];
+    checklist?: ChecklistDef & { items: (ChecklistDef['items'][number] & { compiledWhen?: CompiledClause })[] };
+  };
+}
+
+export interface CompiledNote {
+  text: string;
+  source: string;
+  when: CompiledClause[];
+}
+
+/** Everything that depends on the profile's parameter values. */
+export interface Profile {
+  name: string;
+  description: string;
+  /** Parameter values as numbers or durations, and as text for cards ("90 days", "3"). */
+  numbers: Record<string, number>;
+  durations: Record<string, Duration>;
+  display: Record<string, string>;
+  bands: Record<string, Band[]>;
+  facts: Record<string, CompiledFact>;
+  relations: Record<string, CompiledRelation>;
+  sets: Record<string, CompiledSet>;
+  findings: CompiledFinding[];
+}
+
+export interface RuleSet {
+  file: string;
+  def: RuleFile;
+  id: string;
+  version: string;
+  codeSets: Record<string, CodeSetMatcher>;
+  profiles: Record<string, Profile>;
+}
+
+/** One resource as a fact of the rules: its time, value, and why it is excluded (if it is). */
+export interface Item {
+  fact: string;
+  resource: FhirResource;
+  /** `Type/id`, or `Type/#n` for a resource without id. */
+  ref: string;
+  time?: number;
+  end?: number;
+  ongoing: boolean;
+  measured?: Measured;
+  band?: string;
+  label?: string;
+  excluded?: string;
+}
+
+export interface RelationMatch {
+  rule: CompiledRelationRule;
+  item: Item;
+}

@@ -1,0 +1,147 @@
+/**
+ * Measured values with their comparators, and the comparisons the rules make on them.
+ *
+ * A value is the set of true values it allows: exact 5 → [5, 5]; `<1.5` → (−∞, 1.5); `>=7` → [7, ∞).
+ * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
+ * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
+ */
+import { convert } from './units';
+
+export type Comparator = '<' | '<=' | '>' | '>=';
+
+export interface Measured {
+  /** Normalised to the fact's unit. */
+  value: number;
+  comparator?: Comparator;
+  unit: string;
+  /** As the record reported it, for display: "0.0051 ng/mL", "<1.5 pg/mL". */
+  reported: string;
+}
+
+export interface ValueTest {
+  above?: number;
+  atLeast?: number;
+  below?: number;
+  atMost?: number;
+}
+
+function lowerBound(m: Measured): { v: number; open: boolean } {
+  switch (m.comparator) {
+    case '<':
+    case '<=':
+      return { v: -Infinity, open: true };
+    case '>':
+      return { v: m.value, open: true };
+    default:
+      return { v: m.value, open: false };
+  }
+}
+
+export function isAbove(m: Measured, x: number): boolean {
+  const lb = lowerBound(m);
+  return lb.v > x || (lb.v === x && lb.open);
+}
+
+export function isAtLeast(m: Measured, x: number): boolean {
+  return lowerBound(m).v >= x;
+}
+
+export function passes(m: Measured, t: ValueTest): boolean {
+  if (t.above !== undefined && !isAbove(m, t.above)) return false;
+  if (t.atLeast !== undefined && !isAtLeast(m, t.atLeast)) return false;
+  if (t.atMost !== undefined && isAbove(m, t.atMost)) return false;
+  if (t.below !== undefined && isAtLeast(m, t.below)) return false;
+  return true;
+}
+
+/** Ordered bands of a value, e.g. IL-6 tiers; each band holds values up to its limit. */
+export interface Band {
+  name: string;
+  /** The band holds values strictly below this limit … */
+  below?: number;
+  /** … or values up to and including this one. The last band has neither. */
+  atMost?: number;
+}
+
+/** The band of a value; for a comparator value that spans several bands, "first–last" (`optimal–elevated`). */
+export function bandOf(m: Measured, bands: Band[]): string {
+  const of = (v: number, inclusive: boolean): string => {
+    for (const b of bands) {
+      if (b.below !== undefined && (v < b.below || (!inclusive && v === b.below))) return b.name;
+      if (b.atMost !== undefined && (v < b.atMost || (v === b.atMost && inclusive))) return b.name;
+    }
+    return bands[bands.length - 1]!.name;
+  };
+  switch (m.comparator) {
+    case '<':
+    case '<=': {
+      const top = of(m.value, m.comparator === '<=');
+      const bottom = bands[0]!.name;
+      return top === bottom ? top : `${bottom}–${top}`;
+    }
+    case '>':
+    case '>=': {
+      const low = of(m.value, m.comparator === '>=');
+      const top = bands[bands.length - 1]!.name;
+      return low === top ? low : `${low}–${top}`;
+    }
+    default:
+      return of(m.value, true);
+  }
+}
+
+export interface QuantityInput {
+  value?: unknown;
+  comparator?: unknown;
+  unit?: unknown;
+  code?: unknown;
+  system?: unknown;
+}
+
+export type Normalised = { measured: Measured } | { problem: string };
+
+const UCUM = 'http://unitsofmeasure.org';
+
+/** A FHIR Quantity normalised to `target` (UCUM). The problem text is shown to clinicians. */
+export function normaliseQuantity(q: QuantityInput, target: string): Normalised {
+  if (typeof q.value !== 'number' || !Number.isFinite(q.value)) return { problem: 'no numeric value' };
+  const unit = ucumCode(q);
+  const shown = typeof q.unit === 'string' ? q.unit : typeof q.code === 'string' ? q.code : '';
+  const comparator = isComparator(q.comparator) ? q.comparator : undefined;
+  const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
+  if (!unit) return { problem: `value ${reported} has no unit` };
+  const c = convert(q.value, unit, target);
+  if ('error' in c) return { problem: `unit ${unit} cannot be converted to ${target}` };
+  return { measured: { value: c.value, comparator, unit: target, reported } };
+}
+
+/** `<1.5`, `<= 1.5 pg/mL`, `>5000`: the string forms labs use for values outside the measuring range. */
+const VALUE_STRING = /^\s*(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*([^\s\d].*)?$/;
+
+export function parseValueString(text: string, fallbackUnit: string | undefined): QuantityInput | undefined {
+  const m = VALUE_STRING.exec(text);
+  if (!m) return undefined;
+  const unit = m[3]?.trim() || fallbackUnit;
+  return { comparator: m[1], value: Number(m[2]), unit, code: unit, system: UCUM };
+}
+
+function ucumCode(q: QuantityInput): string | undefined {
+  // Prefer the coded unit when it is UCUM; else the human unit, which is usually UCUM-compatible ("pg/mL").
+  if (typeof q.code === 'string' && q.code && (q.system === undefined || q.system === UCUM)) return q.code;
+  if (typeof q.unit === 'string' && q.unit.trim()) return q.unit.trim();
+  return undefined;
+}
+
+function isComparator(v: unknown): v is Comparator {
+  return v === '<' || v === '<=' || v === '>' || v === '>=';
+}
+
+/** Numbers for people: at most 4 significant digits, no trailing zeros (5.10 → 5.1, 5000 → 5000). */
+export function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return String(Number(x.toPrecision(4)));
+}
+
+export function formatMeasured(m: Measured): string {
+  return `${m.comparator ?? ''}${formatNumber(m.value)} ${m.unit}`;
+}

@@ -1,0 +1,191 @@
+/**
+ * The shape of a rule file (`cds-services/<id>/rules.yaml`), as written by clinical informaticists.
+ * `rule-file.schema.json` enforces it at start-up; `docs/rule-files.md` explains it with examples.
+ *
+ * References inside a rule file:
+ *   - `$name` names a parameter (a number or a duration such as "14 days"); profiles override parameters;
+ *   - in FHIRPath, `%name` is a parameter, a code set, or `%patient` (the patient's resource);
+ *   - facts, relations, sets and earlier selections (`as:`) are referred to by bare name.
+ */
+
+/** A number, or `$parameter`. */
+export type NumberRef = number | string;
+/** "14 days", "72 hours", "12 months", or `$parameter`. */
+export type DurationRef = string;
+
+export interface RuleFile {
+  id: string;
+  name: string;
+  version: string;
+  description?: string;
+  sources: Record<string, { citation: string; ref?: string }>;
+  parameters: Record<string, ParameterDef>;
+  profiles?: Record<string, { description: string; source?: string; parameters: Record<string, number | string> }>;
+  codeSets: Record<string, CodeEntry[]>;
+  bands?: Record<string, BandDef[]>;
+  facts: Record<string, FactDef>;
+  relations?: Record<string, RelationDef>;
+  sets?: Record<string, SetDef>;
+  findings: FindingDef[];
+  notes?: NoteDef[];
+  overrideReasons: { system: string; code: string; display: string }[];
+  topicSystem: string;
+  label: string;
+}
+
+export interface ParameterDef {
+  value: number | string;
+  doc: string;
+  unit?: string;
+  source?: string;
+}
+
+/** A code, or a code prefix for hierarchical systems such as ICD-10-CM (`S` covers S00–S99). */
+export interface CodeEntry {
+  system: string;
+  code?: string;
+  prefix?: string;
+  display?: string;
+}
+
+export interface BandDef {
+  name: string;
+  below?: NumberRef;
+  atMost?: NumberRef;
+}
+
+export interface FactDef {
+  doc?: string;
+  resourceTypes: string[];
+  /** Index-based pre-selection: the CodeableConcept at `path` has a coding in one of the code sets. */
+  code?: { path: string; in: string[] };
+  /** FHIRPath filter on the resource; resources it rejects are not items at all. */
+  where?: string;
+  /** FHIRPath expressions tried in order; the first non-empty one is the item's time. */
+  time: string[];
+  end?: string[];
+  /** FHIRPath: true when the item is still going on (open-ended interval). */
+  ongoing?: string;
+  value?: { path: string; unit: string; fromString?: { unitFallback?: string } };
+  band?: string;
+  /** FHIRPath giving the text that names the item in cards (first non-empty). */
+  label?: string;
+  /** Ordered; the first that matches excludes the item, with the reason shown in cards. */
+  exclude?: { when: string; reason: string }[];
+  lookback?: DurationRef;
+}
+
+export interface WindowDef {
+  before: DurationRef;
+  after: DurationRef;
+  /** `time`: the other item's time lies in the window; `interval`: its [start, end] overlaps it. */
+  match: 'time' | 'interval';
+}
+
+export interface RelationRuleDef {
+  fact: string;
+  label: string;
+  where?: ItemTest;
+  window: WindowDef;
+}
+
+export interface RelationDef {
+  doc?: string;
+  of: string;
+  rules: RelationRuleDef[];
+}
+
+export interface SetDef {
+  doc?: string;
+  from: string;
+  without?: string[];
+}
+
+export interface ValueTestDef {
+  above?: NumberRef;
+  atLeast?: NumberRef;
+  below?: NumberRef;
+  atMost?: NumberRef;
+}
+
+export interface ItemTest {
+  value?: ValueTestDef;
+  exact?: boolean;
+  has?: string;
+  lacks?: string;
+  within?: DurationRef;
+  olderThan?: DurationRef;
+  fhirpath?: string;
+}
+
+interface SelectionCommon extends ItemTest {
+  as?: string;
+  where?: ItemTest;
+  exists?: boolean;
+}
+
+export type Clause =
+  | { subject: ItemTest }
+  | ({ latest: string } & SelectionCommon)
+  | ({ nearest: string; window: { before: DurationRef; after: DurationRef } } & SelectionCommon)
+  | ({
+      series: string;
+      count?: { atLeast?: number; atMost?: number };
+      span?: { atLeast?: DurationRef; below?: DurationRef };
+      slope?: ValueTestDef;
+      lastToFirst?: ValueTestDef;
+      cv?: ValueTestDef;
+      monotonic?: boolean;
+      includesSubject?: boolean;
+      varies?: string;
+    } & SelectionCommon)
+  | { patient: string }
+  | { finding: string }
+  | { not: Clause }
+  | { allOf: Clause[]; variant?: string }
+  | { anyOf: Clause[] };
+
+export interface CardTextDef {
+  summary: string;
+  detail?: string;
+  guidance?: { text: string; source: string }[];
+  suggestions?: SuggestionDef[];
+}
+
+export interface SuggestionDef {
+  label: string;
+  orders: { system: string; code: string; display: string }[];
+  isRecommended?: boolean;
+}
+
+export interface FindingDef {
+  code: string;
+  display: string;
+  indicator: 'info' | 'warning' | 'critical' | { default: 'info' | 'warning' | 'critical'; raise?: { to: 'warning' | 'critical'; when: Clause }[] };
+  subject?: { latest: string };
+  when: Clause[];
+  card: CardTextDef & {
+    /** Selections listed in the card's evidence table (subject first). */
+    evidence?: string[];
+    /** Facts whose excluded items are reported in this card. */
+    reportExclusions?: string[];
+    /** Relations of the subject shown with their matches (which confounder, when). */
+    showRelations?: string[];
+    checklist?: ChecklistDef;
+    variants?: Record<string, Partial<CardTextDef>>;
+  };
+}
+
+export interface ChecklistDef {
+  title: string;
+  knownTitle: string;
+  items: { label: string; knownFrom: string; when?: Clause }[];
+}
+
+export interface NoteDef {
+  text: string;
+  source: string;
+  /** Finding codes whose cards carry the note; all when absent. */
+  for?: string[];
+  when: Clause[];
+}

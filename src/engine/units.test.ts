@@ -1,0 +1,37 @@
+import { convert } from './units';
+
+describe('UCUM conversion', () => {
+  it.each([
+    [5, 'ng/L', 'pg/mL', 5],
+    [0.0051, 'ng/mL', 'pg/mL', 5.1],
+    [1, 'mg/dL', 'mg/L', 10],
+    [100.4, '[degF]', 'Cel', 38],
+    [99.9, '[degF]', 'Cel', 37.7222222222],
+    [90, 'min', 'h', 1.5],
+    [12, 'm[IU]/L', 'u[IU]/mL', 12],
+  ])('%p %s → %s = %p', (value, from, to, expected) => {
+    const r = convert(value, from, to);
+    expect('value' in r && r.value).toBeCloseTo(expected, 6);
+  });
+
+  it('returns the same value for identical units, including arbitrary ones', () => {
+    expect(convert(7, 'u[IU]/mL', 'u[IU]/mL')).toEqual({ value: 7 });
+  });
+
+  it.each([
+    ['IU/mL', 'pg/mL'],
+    ['xyz', 'pg/mL'],
+    ['mg/L', 'Cel'],
+    ['[IU]/mL', 'pg/mL'],
+  ])('refuses %s → %s with a reason instead of guessing', (from, to) => {
+    const r = convert(1, from, to);
+    expect(r).toEqual({ error: expect.any(String) });
+  });
+
+  it('gives the same answer from the cache as on first use', () => {
+    const first = convert(3.3, 'ng/mL', 'pg/mL');
+    const second = convert(3.3, 'ng/mL', 'pg/mL');
+    expect(second).toEqual(first);
+    expect(first).toEqual({ value: 3300 });
+  });
+});

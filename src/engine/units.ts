@@ -1,0 +1,65 @@
+/**
+ * UCUM unit normalisation through @lhncbc/ucum-lhc (the library fhirpath already uses).
+ *
+ * Conversions are cached per (from, to) pair as an affine map y = a·x + b, computed from two probe values:
+ * every UCUM conversion ucum-lhc performs is linear or affine (temperature), so this is exact and turns a
+ * ~0.5 ms library call into a multiplication. Units that cannot be converted are reported, never guessed.
+ *
+ * Arbitrary units (`[IU]`, `[arb'U]` …) are not commensurable with anything in UCUM, not even a prefixed form
+ * of themselves; `m[IU]/L` → `u[IU]/mL` is nonetheless a pure scale change. Such pairs are converted by
+ * standing in the same proper unit (mol) for the same arbitrary atom on both sides.
+ */
+import { UcumLhcUtils } from '@lhncbc/ucum-lhc';
+
+const utils = UcumLhcUtils.getInstance();
+
+type Affine = { a: number; b: number } | { error: string };
+const cache = new Map<string, Affine>();
+
+export type Conversion = { value: number } | { error: string };
+
+/** Converts `value` from UCUM unit `from` to `to`. */
+export function convert(value: number, from: string, to: string): Conversion {
+  if (from === to) return { value };
+  const key = `${from}\u0000${to}`;
+  let map = cache.get(key);
+  if (!map) {
+    map = affineFor(from, to);
+    cache.set(key, map);
+  }
+  if ('error' in map) return map;
+  return { value: round(map.a * value + map.b) };
+}
+
+function affineFor(from: string, to: string): Affine {
+  const direct = probe(from, to);
+  if (!('error' in direct)) return direct;
+  const arbitrary = /\[[^\]]*\]/g;
+  const atomsFrom = from.match(arbitrary) ?? [];
+  const atomsTo = to.match(arbitrary) ?? [];
+  if (atomsFrom.length > 0 && atomsFrom.join() === atomsTo.join()) {
+    const viaProper = probe(from.replace(arbitrary, 'mol'), to.replace(arbitrary, 'mol'));
+    if (!('error' in viaProper)) return viaProper;
+  }
+  return direct;
+}
+
+function probe(from: string, to: string): Affine {
+  const at0 = utils.convertUnitTo(from, 0, to, { suggest: false });
+  const at1 = utils.convertUnitTo(from, 1, to, { suggest: false });
+  if (at0.status !== 'succeeded' || at1.status !== 'succeeded' || at0.toVal === null || at1.toVal === null) {
+    const reason = firstMessage(at1.msg) ?? `cannot be converted to ${to}`;
+    return { error: reason };
+  }
+  return { a: at1.toVal - at0.toVal, b: at0.toVal };
+}
+
+/** Removes floating-point noise (38.00000000000006 → 38) without touching real precision. */
+function round(x: number): number {
+  return Number(x.toPrecision(12));
+}
+
+function firstMessage(msg: unknown): string | undefined {
+  if (!Array.isArray(msg) || msg.length === 0) return undefined;
+  return String(msg[0]).split('\n')[0];
+}
