@@ -27,7 +27,7 @@ export const SETTINGS = {
   host: { env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Interface to bind.' },
   publicBaseUrl: { env: 'PUBLIC_BASE_URL', kind: 'url', default: undefined, doc: 'The URL clients use to reach the service (scheme, host, port, no trailing slash). JWT `aud` is checked against it. Default: `http://localhost:<PORT>`.' },
   servicesDir: { env: 'CDS_SERVICES_DIR', kind: 'path', default: 'cds-services', doc: 'Folder with one sub-folder per CDS service (discovery entry and rules). Relative paths resolve against the project root.' },
-  rulesProfile: { env: 'RULES_PROFILE', kind: 'string', default: 'default', doc: 'Threshold profile of the rule files (`default` or `longevity` for the IL-6 rules). A profile a service does not define stops start-up.' },
+  rulesProfile: { env: 'RULES_PROFILE', kind: 'string', default: 'default', doc: 'Threshold profile of the rule files (`default`, or `longevity` for the IL-6 rules). A service whose rule file does not define the profile uses `default` and says so in the log.' },
   bodyLimitBytes: { env: 'BODY_LIMIT_BYTES', kind: 'integer', min: 1024, max: 100 * 1024 * 1024, default: 5 * 1024 * 1024, doc: 'Largest accepted request body; larger bodies get 413.' },
   fhirTimeoutMs: { env: 'FHIR_TIMEOUT_MS', kind: 'integer', min: 100, max: 60000, default: 3000, doc: 'One overall deadline for all FHIR fetches of a hook call; past it the call answers 412.' },
   fhirMaxPages: { env: 'FHIR_MAX_PAGES', kind: 'integer', min: 1, max: 1000, default: 20, doc: 'Most `next` pages followed per prefetch query.' },

@@ -39,7 +39,8 @@ const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
  */
 export async function fetchQuery(access: FhirAccess, query: string, limits: FetchLimits): Promise<FhirResource[]> {
   const base = access.baseUrl.replace(/\/+$/, '');
-  let url: string | undefined = `${base}/${query.replace(/^\/+/, '')}`;
+  // An absolute query is a next-page link of a prefetched Bundle: followed only on the same server.
+  let url: string | undefined = /^https?:\/\//i.test(query) ? sameServer(query, base) : `${base}/${query.replace(/^\/+/, '')}`;
   const isRead = !query.includes('?') && /^[A-Z][A-Za-z]+\/[^/]+$/.test(query);
   const out: FhirResource[] = [];
   for (let page = 0; url; page++) {
@@ -163,16 +164,20 @@ async function readCapped(res: Response, maxBytes: number, signal: AbortSignal):
 /** The `next` link, only if it stays on the same server (origin and base path) as the query. */
 function nextLink(bundle: Bundle, base: string): string | undefined {
   const next = bundle.link?.find((l) => l.relation === 'next')?.url;
-  if (!next) return undefined;
+  return next ? sameServer(next, base) : undefined;
+}
+
+/** `link` resolved against `base`; throws unless it is on that server, so the token goes nowhere else. */
+function sameServer(link: string, base: string): string {
   let resolved: URL;
   try {
-    resolved = new URL(next, `${base}/`);
+    resolved = new URL(link, `${base}/`);
   } catch {
-    throw new FhirFetchError('the FHIR server sent an invalid next link');
+    throw new FhirFetchError('a next link is not a valid URL');
   }
   const baseUrl = new URL(`${base}/`);
   if (resolved.origin !== baseUrl.origin || !resolved.pathname.startsWith(baseUrl.pathname)) {
-    throw new FhirFetchError('the FHIR server sent a next link to another server; it was not followed');
+    throw new FhirFetchError('a next link points to another server than fhirServer; it was not followed');
   }
   return resolved.toString();
 }

@@ -44,7 +44,7 @@ export async function resolvePrefetch(
 ): Promise<ResolvedData> {
   const keys: KeyReport[] = [];
   const collected: FhirResource[][] = [];
-  const toFetch: { key: string; query: string }[] = [];
+  const toFetch: { key: string; query: string; have?: FhirResource[] }[] = [];
 
   for (const [key, template] of Object.entries(templates)) {
     const given = request.prefetch?.[key];
@@ -58,6 +58,12 @@ export async function resolvePrefetch(
         throw preconditionFailed([
           { code: 'too-costly', expression: `prefetch.${key}`, diagnostics: `Prefetch key "${key}" holds more than ${opts.maxResources} resources.` },
         ]);
+      }
+      const next = given.resourceType === 'Bundle' ? (given as Bundle).link?.find((l) => l.relation === 'next')?.url : undefined;
+      if (next) {
+        // A paginated prefetch: the rest is fetched like a missing key, or the call fails with 412.
+        toFetch.push({ key, query: next, have: resources });
+        continue;
       }
       keys.push({ key, source: 'prefetch', resources: resources.length });
       collected.push(resources);
@@ -83,20 +89,20 @@ export async function resolvePrefetch(
 }
 
 async function fetchMissing(
-  wanted: { key: string; query: string }[],
+  wanted: { key: string; query: string; have?: FhirResource[] }[],
   request: CdsRequest,
   opts: ResolveOptions,
 ): Promise<{ key: string; resources: FhirResource[] }[]> {
-  const why = (key: string, reason: string): IssueInput => ({
+  const why = (w: { key: string; have?: FhirResource[] }, reason: string): IssueInput => ({
     code: 'processing',
-    expression: `prefetch.${key}`,
-    diagnostics: `Prefetch key "${key}" was not provided and ${reason}. Provide it in the request's prefetch, or give fhirServer (and fhirAuthorization) so the service can fetch it.`,
+    expression: `prefetch.${w.key}`,
+    diagnostics: `Prefetch key "${w.key}" ${w.have ? 'has further pages that were not provided' : 'was not provided'} and ${reason}. Provide it in full in the request's prefetch, or give fhirServer (and fhirAuthorization) so the service can fetch it.`,
   });
   const server = request.fhirServer;
-  if (!server) throw preconditionFailed(wanted.map((w) => why(w.key, 'no fhirServer was given')));
+  if (!server) throw preconditionFailed(wanted.map((w) => why(w, 'no fhirServer was given')));
   if (opts.fhirServerAllowed && !opts.fhirServerAllowed(server)) {
     opts.onRefusedServer?.(server);
-    throw preconditionFailed(wanted.map((w) => why(w.key, 'the fhirServer is not one this service may contact for this client')));
+    throw preconditionFailed(wanted.map((w) => why(w, 'the fhirServer is not one this service may contact for this client')));
   }
   const access: FhirAccess = { baseUrl: server, accessToken: request.fhirAuthorization?.access_token };
   const controller = new AbortController();
@@ -105,16 +111,15 @@ async function fetchMissing(
   try {
     const results = await Promise.allSettled(
       wanted.map(async (w) => {
-        const found = await fetchQuery(access, w.query, limits);
+        const found = [...(w.have ?? []), ...(await fetchQuery(access, w.query, limits))];
         return { key: w.key, resources: await completeIncludes(access, w.query, found, limits) };
       }),
     );
     const failures: IssueInput[] = [];
     const ok: { key: string; resources: FhirResource[] }[] = [];
     results.forEach((r, i) => {
-      const key = wanted[i]!.key;
       if (r.status === 'fulfilled') ok.push(r.value);
-      else failures.push(why(key, `fetching it failed: ${r.reason instanceof FhirFetchError ? r.reason.reason : 'unexpected error'}`));
+      else failures.push(why(wanted[i]!, `fetching it failed: ${r.reason instanceof FhirFetchError ? r.reason.reason : 'unexpected error'}`));
     });
     if (failures.length > 0) throw preconditionFailed(failures);
     return ok;

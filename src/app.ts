@@ -1,0 +1,43 @@
+/**
+ * The Express application: one router per feature, one error mapper. Building it has no side effects
+ * (no listening, no timers), so tests and the server use the same app.
+ */
+import express, { type Express } from 'express';
+import type { Config } from './config';
+import { discoveryRouter } from './discovery/router';
+import { hookRouter, type HookListener } from './hooks/router';
+import { cors } from './http/cors';
+import { errorHandler, notFoundHandler } from './http/errors';
+import { requestLog } from './http/request-log';
+import type { Logger } from './logger';
+import type { ServiceRegistry } from './services/registry';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  registry: ServiceRegistry;
+  hookListeners?: HookListener[];
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestLog(logger));
+  app.use(cors);
+  // Any content type is read as JSON: a body that is not JSON gets a clear 400 whatever its label says.
+  app.use(express.json({ limit: config.bodyLimitBytes, type: () => true, strict: true }));
+  app.use(discoveryRouter(deps.registry));
+  app.use(
+    hookRouter({
+      registry: deps.registry,
+      logger,
+      listeners: deps.hookListeners,
+      invokeOptions: { timeoutMs: config.fhirTimeoutMs, maxPages: config.fhirMaxPages, maxResources: config.fhirMaxResources },
+    }),
+  );
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger, config.bodyLimitBytes));
+  return app;
+}

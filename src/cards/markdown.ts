@@ -1,0 +1,37 @@
+/**
+ * Text that comes from a patient's record (display strings, units, statuses) is inserted into card Markdown
+ * escaped, so it cannot open a link, an image, a table cell or raw HTML in the EHR (the CDS Hooks sandbox
+ * renders detail with raw HTML enabled). Text written in the rule files is trusted and inserted as is.
+ */
+
+const MARKDOWN_SPECIAL = /[\\`*_[\]|#!]/g;
+
+/** Escapes record text for Markdown: special characters backslash-escaped, HTML as entities, one line. */
+export function escapeMarkdown(text: string): string {
+  return text
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(MARKDOWN_SPECIAL, (c) => `\\${c}`)
+    .trim();
+}
+
+/** Record text for plain-text fields (card summary): one line, no angle brackets, no control characters. */
+export function plainText(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/[<>]/g, '').trim();
+}
+
+/** A Markdown table; cells must already be escaped. */
+export function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** What a clinician reads: Markdown escapes and entities undone (used by tests and the terminal printer). */
+export function readableText(markdown: string): string {
+  return markdown
+    .replace(/\\([\\`*_[\]|#!])/g, '$1')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}

@@ -1,0 +1,263 @@
+/**
+ * Turns the findings of an evaluation into CDS Hooks cards that cite their evidence: which results were
+ * used (date, value as reported, normalised value, tier), which were not and why, which confounder applied
+ * and when, and the guidance with its source. One card per finding, in rule-file order.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServiceRequest } from 'fhir/r4';
+import type { Card, Suggestion } from '../cds-hooks/types';
+import type { Evaluation, Finding, Selection } from '../engine/evaluate';
+import { toPoints } from '../engine/evaluate';
+import { parseTemplate } from '../engine/load';
+import type { Item, RelationMatch } from '../engine/model';
+import { formatMeasured, formatNumber } from '../engine/quantity';
+import { coefficientOfVariation, lastToFirst, slopePerDay } from '../engine/temporal';
+import type { CardTextDef, SuggestionDef } from '../engine/rule-file';
+import { DAY_MS, formatDate, formatDateTime, shift } from '../engine/time';
+import { escapeMarkdown, plainText, table } from './markdown';
+
+const SUMMARY_MAX = 139;
+const MAX_LISTED_EXCLUSIONS = 10;
+
+export interface RenderOptions {
+  patientId: string;
+  newUuid?: () => string;
+}
+
+export function renderCards(evaluation: Evaluation, opts: RenderOptions): Card[] {
+  return evaluation.findings.map((f) => renderCard(evaluation, f, opts));
+}
+
+function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
+  const uuid = opts.newUuid ?? randomUUID;
+  const rs = ev.ruleSet;
+  const text: CardTextDef = { ...f.def.card.base, ...(f.variant ? f.def.card.variants[f.variant] : {}) };
+  const fill = (t: string, escape: (s: string) => string) => fillTemplate(t, ev, f, escape);
+  const card: Card = {
+    uuid: uuid(),
+    summary: truncate(fill(text.summary, plainText)),
+    indicator: f.indicator,
+    detail: renderDetail(ev, f, text, fill),
+    source: {
+      label: `${rs.def.label} · rules ${rs.version} (${ev.profile.name})`,
+      topic: { system: rs.def.topicSystem, code: f.code, display: f.def.display },
+    },
+    overrideReasons: rs.def.overrideReasons.map((r) => ({ ...r })),
+  };
+  const suggestions = (text.suggestions ?? []).map((s) => renderSuggestion(s, f, opts, uuid));
+  if (suggestions.length > 0) {
+    card.suggestions = suggestions;
+    card.selectionBehavior = 'any';
+  }
+  return card;
+}
+
+function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: string, e: (s: string) => string) => string): string {
+  const parts: string[] = [];
+  const rs = ev.ruleSet;
+  parts.push(`**${f.def.display}.** ${text.detail ? fill(text.detail.trim(), escapeMarkdown) : ''}`.trim());
+
+  const evidence = evidenceItems(f);
+  if (evidence.length > 0) {
+    const rows = evidence.map((i) => [
+      escapeMarkdown(i.label ?? i.resource.resourceType),
+      i.time !== undefined ? formatDate(i.time) : '—',
+      i.measured ? escapeMarkdown(formatMeasured(i.measured)) : '—',
+      i.measured ? escapeMarkdown(i.measured.reported) : '—',
+      i.band ? escapeMarkdown(i.band) : '—',
+    ]);
+    parts.push(`**Results used**\n\n${table(['Test', 'Date', 'Value', 'As reported', 'Tier'], rows)}`);
+  }
+
+  for (const relation of f.def.card.showRelations) {
+    const matches = f.subject ? ev.relationMatches(relation, f.subject) : [];
+    if (matches.length === 0) continue;
+    const lines = matches.map((m) => `- ${describeMatch(m)}`);
+    const clear = clearsAfter(matches);
+    const tail = clear === 'ongoing' ? '\n\nAt least one of these is still ongoing: a result drawn now would still be affected.' : clear !== undefined ? `\n\nA result drawn after ${formatDateTime(clear)} would be outside every window found.` : '';
+    parts.push(`**${capitalise(ev.profile.relations[relation]!.name)} around the draw on ${f.subject!.time !== undefined ? formatDate(f.subject!.time) : '—'}**\n\n${lines.join('\n')}${tail}`);
+  }
+
+  if (f.checklist) {
+    const c = f.checklist;
+    const known = c.known.map((k) => `${k.known.map((i) => `${escapeMarkdown(i.label ?? 'condition')}${i.time !== undefined ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`).join(', ')} — ${k.label}`);
+    if (known.length > 0) parts.push(`**${c.knownTitle}:** ${known.join('; ')}.`);
+    if (c.open.length > 0) parts.push(`**${c.title}:** ${c.open.join(', ')}.`);
+  }
+
+  const excluded = exclusions(ev, f, new Set(evidence));
+  if (excluded.length > 0) {
+    const shown = excluded.slice(0, MAX_LISTED_EXCLUSIONS).map((x) => `- ${x}`);
+    if (excluded.length > shown.length) shown.push(`- … and ${excluded.length - shown.length} more`);
+    parts.push(`**Not used (${excluded.length} ${excluded.length === 1 ? 'result' : 'results'})**\n\n${shown.join('\n')}`);
+  }
+
+  const cite = (source: string) => {
+    const s = rs.def.sources[source]!;
+    return `*${s.citation}${s.ref ? ` (${s.ref})` : ''}*`;
+  };
+  const guidance = text.guidance ?? [];
+  if (guidance.length > 0) parts.push(`**Guidance**\n\n${guidance.map((g) => `- ${g.text} — ${cite(g.source)}`).join('\n')}`);
+  if (f.notes.length > 0) parts.push(`**Notes**\n\n${f.notes.map((n) => `- ${n.text} — ${cite(n.source)}`).join('\n')}`);
+  parts.push(`Rules: ${rs.def.name} ${rs.version}, profile ${ev.profile.name}. Evaluated ${formatDateTime(ev.input.now)}.`);
+  return parts.join('\n\n');
+}
+
+/** The items the card lists as used: its evidence selections (subject first), without duplicates. */
+function evidenceItems(f: Finding): Item[] {
+  const out: Item[] = [];
+  for (const name of f.def.card.evidence) {
+    const sel = name === 'subject' ? f.subject : f.selections.get(name);
+    for (const i of asList(sel)) if (!out.includes(i)) out.push(i);
+  }
+  return out;
+}
+
+/**
+ * Results of the reported facts that the card did not use, with the reason: excluded when read (status,
+ * unit, age …), or left out by a set because of a relation (drawn on IL-6 blockade, confounded).
+ */
+function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): string[] {
+  const out: string[] = [];
+  for (const fact of f.def.card.reportExclusions) {
+    const excludingRelations = new Set(Object.values(ev.profile.sets).filter((s) => s.from === fact).flatMap((s) => s.without));
+    for (const item of ev.factItems(fact)) {
+      if (used.has(item)) continue;
+      let reason = item.excluded;
+      if (!reason) {
+        for (const r of excludingRelations) {
+          const matches = ev.relationMatches(r, item);
+          if (matches.length > 0) {
+            reason = `${r}: ${[...new Set(matches.map((m) => m.rule.label))].join(', ')}`;
+            break;
+          }
+        }
+      }
+      if (!reason) continue;
+      const when = item.time !== undefined ? formatDate(item.time) : 'no date';
+      const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
+      out.push(`${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`);
+    }
+  }
+  return out;
+}
+
+function describeMatch(m: RelationMatch): string {
+  const i = m.item;
+  const fine = m.rule.window.before.unit === 'hours' || m.rule.window.before.unit === 'minutes';
+  const at = (t: number) => (fine ? formatDateTime(t) : formatDate(t));
+  const what = `${i.label ?? i.resource.resourceType}${i.measured ? ` ${formatMeasured(i.measured)}` : ''}`;
+  let when = i.time !== undefined ? `on ${at(i.time)}` : '';
+  if (m.rule.window.match === 'interval') {
+    if (i.ongoing) when = `since ${at(i.time!)} (ongoing)`;
+    else if (i.end !== undefined && i.end !== i.time) when = `from ${at(i.time!)} to ${at(i.end)}`;
+  }
+  return `${m.rule.label}: ${escapeMarkdown(what)} ${when}`.trim();
+}
+
+/** When would a new draw be outside the windows of all these matches? (`ongoing` when never yet.) */
+function clearsAfter(matches: RelationMatch[]): number | 'ongoing' | undefined {
+  let latest: number | undefined;
+  for (const m of matches) {
+    if (m.rule.window.match === 'interval' && m.item.ongoing) return 'ongoing';
+    const t = m.rule.window.match === 'interval' ? (m.item.end ?? m.item.time) : m.item.time;
+    if (t === undefined) continue;
+    const clear = shift(t, m.rule.window.before, 1);
+    if (latest === undefined || clear > latest) latest = clear;
+  }
+  return latest;
+}
+
+function renderSuggestion(s: SuggestionDef, f: Finding, opts: RenderOptions, uuid: () => string): Suggestion {
+  const reason = f.subject && f.subject.resource.resourceType === 'Observation' && f.subject.resource.id ? [{ reference: `Observation/${f.subject.resource.id}` }] : undefined;
+  return {
+    label: s.label,
+    uuid: uuid(),
+    ...(s.isRecommended !== undefined ? { isRecommended: s.isRecommended } : {}),
+    actions: s.orders.map((o) => {
+      const resource: ServiceRequest = {
+        resourceType: 'ServiceRequest',
+        status: 'draft',
+        intent: 'proposal',
+        code: { coding: [{ system: o.system, code: o.code, display: o.display }], text: o.display },
+        subject: { reference: `Patient/${opts.patientId}` },
+        ...(reason ? { reasonReference: reason } : {}),
+      };
+      return { type: 'create' as const, description: `Draft order: ${o.display}`, resource };
+    }),
+  };
+}
+
+// ---- templates -------------------------------------------------------------------------------------------
+
+function fillTemplate(text: string, ev: Evaluation, f: Finding, escape: (s: string) => string): string {
+  return parseTemplate(text)
+    .map((part) => (typeof part === 'string' ? part : escape(placeholder(part.expr, ev, f))))
+    .join('')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+function placeholder(expr: string, ev: Evaluation, f: Finding): string {
+  if (expr === 'variant') return f.variant ?? '';
+  if (expr.startsWith('$')) return ev.profile.display[expr.slice(1)] ?? '';
+  const [name, field] = expr.split('.') as [string, string];
+  const sel: Selection | undefined = name === 'subject' ? f.subject : f.selections.get(name);
+  if (name === 'subject' && f.subject && ev.profile.relations[field]) {
+    return [...new Set(ev.relationMatches(field, f.subject).map((m) => m.rule.label))].join(', ');
+  }
+  const items = asList(sel);
+  const one = Array.isArray(sel) ? items[items.length - 1] : items[0];
+  switch (field) {
+    case 'value':
+      return one?.measured ? formatMeasured(one.measured) : '—';
+    case 'reported':
+      return one?.measured?.reported ?? '—';
+    case 'date':
+      return one?.time !== undefined ? formatDate(one.time) : '—';
+    case 'datetime':
+      return one?.time !== undefined ? formatDateTime(one.time) : '—';
+    case 'tier':
+      return one?.band ?? '—';
+    case 'label':
+      return one?.label ?? '—';
+    case 'count':
+      return String(items.length);
+    case 'span': {
+      const first = items[0]?.time;
+      const last = items[items.length - 1]?.time;
+      return first !== undefined && last !== undefined ? `${Math.round((last - first) / DAY_MS)} days` : '—';
+    }
+    case 'first':
+      return items[0]?.measured ? formatMeasured(items[0].measured) : '—';
+    case 'last':
+      return one?.measured ? formatMeasured(one.measured) : '—';
+    case 'slopePerMonth': {
+      const s = slopePerDay(toPoints(items));
+      const unit = one?.measured?.unit ?? '';
+      return s === undefined ? '—' : `${s >= 0 ? '+' : ''}${formatNumber(s * 30.44)} ${unit}`.trim();
+    }
+    case 'lastToFirst': {
+      const r = lastToFirst(toPoints(items));
+      return r === undefined ? '—' : formatNumber(r);
+    }
+    case 'cvPercent': {
+      const cv = coefficientOfVariation(toPoints(items));
+      return cv === undefined ? '—' : `${formatNumber(cv * 100)} %`;
+    }
+    default:
+      return '—';
+  }
+}
+
+function asList(sel: Selection | undefined): Item[] {
+  return sel === undefined ? [] : Array.isArray(sel) ? sel : [sel];
+}
+
+function truncate(s: string): string {
+  return s.length <= SUMMARY_MAX ? s : `${s.slice(0, SUMMARY_MAX - 1).trimEnd()}…`;
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

@@ -1,0 +1,8 @@
+/** Every CLI command, one module each. Add a command by writing its module and listing it here. */
+import type { Command } from 'commander';
+import { registerServe } from './serve';
+import { registerFhirServer } from './fhir-server';
+
+export type RegisterCommand = (program: Command) => void;
+
+export const commands: RegisterCommand[] = [registerServe, registerFhirServer];

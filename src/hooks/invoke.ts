@@ -1,0 +1,74 @@
+/**
+ * One hook call, end to end: validate the request, gather its data (prefetch or FHIR fallback), evaluate the
+ * service's rules, render the cards. Each stage is timed for the metrics and the log.
+ */
+import type { CdsRequest, CdsResponse } from '../cds-hooks/types';
+import { assertValid } from '../cds-hooks/validation';
+import { renderCards } from '../cards/render';
+import { evaluate, type EvaluationError } from '../engine/evaluate';
+import { badRequest } from '../outcomes';
+import { resolvePrefetch, type KeyReport, type ResolveOptions } from '../prefetch/resolve';
+import type { CdsService } from '../services/registry';
+
+export type Stage = 'validate' | 'prefetch' | 'evaluate' | 'render';
+
+export interface HookResult {
+  response: CdsResponse;
+  request: CdsRequest;
+  /** Milliseconds per stage. */
+  timings: Partial<Record<Stage, number>>;
+  keys: KeyReport[];
+  /** FHIRPath errors met on odd resources (the call still succeeded). */
+  ruleErrors: EvaluationError[];
+  resourceCount: number;
+}
+
+export interface InvokeOptions extends ResolveOptions {
+  /** Evaluation time; defaults to the time of the call. */
+  now?: () => number;
+}
+
+export async function invokeHook(service: CdsService, body: unknown, opts: InvokeOptions): Promise<HookResult> {
+  const timings: HookResult['timings'] = {};
+  let t = performance.now();
+  const lap = (stage: Stage) => {
+    const now = performance.now();
+    timings[stage] = now - t;
+    t = now;
+  };
+
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('The request body must be a JSON object: a CDS Hooks request with hook, hookInstance and context.');
+  }
+  assertValid('request', body);
+  const request = body;
+  if (request.hook !== service.definition.hook) {
+    throw badRequest(`Service "${service.id}" answers the "${service.definition.hook}" hook, not "${request.hook}".`, 'hook');
+  }
+  if (request.fhirAuthorization && !request.fhirServer) {
+    throw badRequest('fhirAuthorization was given without fhirServer; send the FHIR base URL the token is for.', 'fhirServer');
+  }
+  lap('validate');
+
+  const data = await resolvePrefetch(service.definition.prefetch ?? {}, request, opts);
+  lap('prefetch');
+
+  const evaluation = evaluate(service.ruleSet, service.profile, {
+    resources: data.resources,
+    patientId: request.context.patientId,
+    now: opts.now?.() ?? Date.now(),
+  });
+  lap('evaluate');
+
+  const cards = renderCards(evaluation, { patientId: request.context.patientId });
+  lap('render');
+
+  return {
+    response: { cards },
+    request,
+    timings,
+    keys: data.keys,
+    ruleErrors: evaluation.errors,
+    resourceCount: data.resources.length,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The single place where errors become HTTP responses. Every non-2xx body is a FHIR OperationOutcome;
+ * clients never see a stack trace or internal detail, and no client mistake is answered with 500.
+ */
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { Logger } from '../logger';
+import { badRequest, internalError, isOperationOutcomeError, notFound, OperationOutcomeError, payloadTooLarge } from '../outcomes';
+
+export function sendOutcome(res: Response, err: OperationOutcomeError): void {
+  res.status(err.status).type('application/json').send(JSON.stringify(err.outcome));
+}
+
+/** Final handler for routes nobody serves. */
+export const notFoundHandler: RequestHandler = (req, res) => {
+  sendOutcome(res, notFound(`No resource at ${req.method} ${req.path}. CDS services are listed at GET /cds-services.`));
+};
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  limit?: number;
+  message?: string;
+}
+
+/** Maps body-parser failures to client errors with a message a person can act on. */
+function fromBodyParser(err: BodyParserError, limitBytes: number): OperationOutcomeError | undefined {
+  switch (err.type) {
+    case 'entity.too.large':
+      return payloadTooLarge(err.limit ?? limitBytes);
+    case 'entity.parse.failed':
+      return badRequest(`The request body is not valid JSON (${(err.message ?? '').replace(/^.*?: /, '').slice(0, 200)}).`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return badRequest('The request body must be UTF-8 encoded JSON.');
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+    case 'request.aborted':
+      return badRequest('The request body could not be read completely.');
+    default:
+      return typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? badRequest('The request could not be read.') : undefined;
+  }
+}
+
+export function errorHandler(logger: Logger, limitBytes: number): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (res.headersSent) {
+      req.socket.destroy();
+      return;
+    }
+    let outcome = isOperationOutcomeError(err) ? err : fromBodyParser(err as BodyParserError, limitBytes);
+    if (!outcome) {
+      const requestId = res.locals.requestId as string | undefined;
+      logger.error({ err, requestId, method: req.method, path: req.path }, 'internal error');
+      outcome = internalError(requestId);
+    }
+    sendOutcome(res, outcome);
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * `npm start`: runs the service with the configuration from the environment (every setting has a working
+ * default: no database, no FHIR server, nothing else needed). SIGTERM/SIGINT shut it down gracefully.
+ */
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './logger';
+import { startServer } from './server';
+import { ServiceLoadError } from './services/registry';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`il6-cds: configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let server;
+  try {
+    server = await startServer({ config, logger });
+  } catch (err) {
+    if (err instanceof ServiceLoadError) {
+      console.error(`il6-cds: cannot load CDS services: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    server
+      .close()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error('il6-cds: failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

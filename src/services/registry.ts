@@ -1,0 +1,109 @@
+/**
+ * The CDS services this deployment offers: one folder per service under the services directory, holding
+ *   - `discovery.json`: the discovery entry exactly as served (id, hook, title, description, prefetch);
+ *   - `rules.yaml`: the rule file the engine evaluates.
+ * Everything is loaded and validated at start-up; a broken file stops start-up with a {@link ServiceLoadError}
+ * naming the file, the field and the reason.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { CdsServiceDefinition } from '../cds-hooks/types';
+import { schemaIssues } from '../cds-hooks/validation';
+import { loadRuleFile, RuleFileError } from '../engine/load';
+import type { RuleSet } from '../engine/model';
+import { templateTokens, tokenProblem } from '../prefetch/template';
+
+export class ServiceLoadError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${field}: ${reason}`);
+    this.name = 'ServiceLoadError';
+  }
+}
+
+export interface CdsService {
+  id: string;
+  definition: CdsServiceDefinition;
+  dir: string;
+  ruleSet: RuleSet;
+  /** The threshold profile in use: the configured one when the rule file defines it, else `default`. */
+  profile: string;
+}
+
+export class ServiceRegistry {
+  private readonly byId: Map<string, CdsService>;
+
+  constructor(readonly services: CdsService[]) {
+    this.byId = new Map(services.map((s) => [s.id, s]));
+  }
+
+  get(id: string): CdsService | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The discovery document's `services`, in a stable order. */
+  definitions(): CdsServiceDefinition[] {
+    return this.services.map((s) => s.definition);
+  }
+}
+
+export interface LoadServicesOptions {
+  profile: string;
+  /** Told which services do not define the configured profile and use `default` instead. */
+  onProfileFallback?: (serviceId: string, profile: string) => void;
+}
+
+export function loadServices(dir: string, opts: LoadServicesOptions): ServiceRegistry {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ServiceLoadError(dir, '(directory)', 'the CDS services directory does not exist');
+  }
+  const services: CdsService[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const serviceDir = path.join(dir, name);
+    if (!statSync(serviceDir).isDirectory()) continue;
+    services.push(loadService(serviceDir, name, opts));
+  }
+  return new ServiceRegistry(services);
+}
+
+function loadService(dir: string, folder: string, opts: LoadServicesOptions): CdsService {
+  const file = path.join(dir, 'discovery.json');
+  if (!existsSync(file)) throw new ServiceLoadError(file, '(file)', 'missing: every service folder needs a discovery.json');
+  let definition: unknown;
+  try {
+    definition = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ServiceLoadError(file, '(json)', (err as Error).message);
+  }
+  const issues = schemaIssues('serviceDefinition', definition);
+  if (issues.length > 0) throw new ServiceLoadError(file, issues[0]!.expression ?? '(entry)', issues[0]!.diagnostics);
+  const def = definition as CdsServiceDefinition;
+  if (def.id !== folder) throw new ServiceLoadError(file, 'id', `"${def.id}" must equal the folder name "${folder}"`);
+  for (const [key, template] of Object.entries(def.prefetch ?? {})) {
+    for (const token of templateTokens(template)) {
+      const problem = tokenProblem(token);
+      if (problem) throw new ServiceLoadError(file, `prefetch.${key}`, problem);
+    }
+    if (/^[a-z]+:\/\//i.test(template) || template.startsWith('/')) {
+      throw new ServiceLoadError(file, `prefetch.${key}`, 'a prefetch template is a relative FHIR query such as "Observation?patient={{context.patientId}}"');
+    }
+  }
+  const rulesFile = path.join(dir, 'rules.yaml');
+  let ruleSet: RuleSet;
+  try {
+    ruleSet = loadRuleFile(rulesFile);
+  } catch (err) {
+    if (err instanceof RuleFileError) throw new ServiceLoadError(err.file, err.rule, err.reason);
+    throw err;
+  }
+  if (ruleSet.id !== def.id) throw new ServiceLoadError(rulesFile, 'id', `"${ruleSet.id}" must equal the service id "${def.id}"`);
+  let profile = opts.profile;
+  if (!(profile in ruleSet.profiles)) {
+    opts.onProfileFallback?.(def.id, profile);
+    profile = 'default';
+  }
+  return { id: def.id, definition: def, dir, ruleSet, profile };
+}
