@@ -111,7 +111,7 @@ export function normaliseQuantity(q: QuantityInput, target: string): Normalised 
   const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
   if (!unit) return { problem: `value ${reported} has no unit` };
   const c = convert(q.value, unit, target);
-  if ('error' in c) return { problem: `unit ${unit} cannot be converted to ${target}` };
+  if ('error' in c) return { problem: `unit ${shown || unit} cannot be converted to ${target}` };
   return { measured: { value: c.value, comparator, unit: target, reported } };
 }
 
