@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { pointerToPath } from '../cds-hooks/validation';
 import { checkExpression, CodeSetMatcher, compileFhirPath, POOL_VAR, type Compiled } from './fhirpath';
 import type {
+  CompiledChart,
   CompiledClause,
   CompiledFact,
   CompiledFinding,
@@ -20,7 +21,7 @@ import type {
   Template,
 } from './model';
 import type { Band, ValueTest } from './quantity';
-import type { Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
+import type { ChartDef, Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
 import ruleFileSchema from './rule-file.schema.json';
 import { formatDuration, parseDuration, type Duration } from './time';
 import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
@@ -61,20 +62,36 @@ export function loadRuleFile(file: string): RuleSet {
 
 export function compileRuleFile(parsed: unknown, file: string): RuleSet {
   if (!validateSchema(parsed)) {
-    const e = mostSpecificError(validateSchema.errors ?? []);
-    const extra = e.keyword === 'additionalProperties' ? String((e.params as { additionalProperty: string }).additionalProperty) : e.keyword === 'required' ? String((e.params as { missingProperty: string }).missingProperty) : undefined;
-    const where = pointerToPath(e.instancePath, extra);
-    const reason = e.keyword === 'additionalProperties' ? 'unknown key' : e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
+    const { where, reason } = describeSchemaErrors(validateSchema.errors ?? []);
     throw new RuleFileError(file, where, reason);
   }
   return new Compiler(parsed, file).compile();
 }
 
-/** Of ajv's errors for a `oneOf`, the deepest one is the one a person wants to read. */
-function mostSpecificError<E extends { instancePath: string; keyword: string }>(errors: E[]): E {
-  const real = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'if');
+type SchemaError = NonNullable<typeof validateSchema.errors>[number];
+
+/**
+ * Of ajv's errors, the deepest location is the one a person wants to read; where alternatives (`anyOf`)
+ * all failed there, their reasons are joined ("must be a number or a duration such as \"14 days\"").
+ */
+function describeSchemaErrors(errors: SchemaError[]): { where: string; reason: string } {
+  const real = errors.filter((e) => !['oneOf', 'anyOf', 'if'].includes(e.keyword));
   const pool = real.length > 0 ? real : errors;
-  return pool.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a));
+  const deepest = pool.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a));
+  const extra = deepest.keyword === 'additionalProperties' ? String((deepest.params as { additionalProperty: string }).additionalProperty) : deepest.keyword === 'required' ? String((deepest.params as { missingProperty: string }).missingProperty) : undefined;
+  const where = pointerToPath(deepest.instancePath, extra);
+  if (deepest.keyword === 'additionalProperties') return { where, reason: 'unknown key' };
+  if (deepest.keyword === 'required') return { where, reason: 'is required' };
+  const reasons = [...new Set(pool.filter((e) => e.instancePath === deepest.instancePath).map(friendly))];
+  return { where, reason: reasons.join(' or ') };
+}
+
+function friendly(e: SchemaError): string {
+  if (e.schemaPath.includes('durationLiteral')) return 'must be a duration such as "14 days" or "72 hours"';
+  if (e.schemaPath.includes('paramRef')) return 'must be a $parameter';
+  if (e.keyword === 'type') return `must be a ${String((e.params as { type: string }).type)}`;
+  if (e.keyword === 'enum') return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  return e.message ?? 'is invalid';
 }
 
 class Compiler {
@@ -178,7 +195,26 @@ class Compiler {
     const scope: Scope = { facts, relations, sets, ctx, findingCodes: [], names: new Map() };
     const findings: CompiledFinding[] = this.def.findings.map((f, i) => this.compileFinding(f, i, scope));
     this.compileNotes(findings, scope);
-    return { name, description, numbers, durations, display, bands, facts, relations, sets, findings };
+    const chart = this.def.chart ? this.compileChart(this.def.chart, facts, relations, bands) : undefined;
+    return { name, description, numbers, durations, display, bands, facts, relations, sets, findings, ...(chart ? { chart } : {}) };
+  }
+
+  /** The preview chart: plotted facts need values, marks must be relations of the series fact. */
+  private compileChart(c: ChartDef, facts: Record<string, CompiledFact>, relations: Record<string, CompiledRelation>, bands: Record<string, Band[]>): CompiledChart {
+    const plotted = (fact: string, label: string | undefined, at: string) => {
+      const f = facts[fact] ?? this.fail(at, `unknown fact "${fact}"`);
+      if (!f.value) this.fail(at, `fact "${fact}" has no value to plot`);
+      return { fact, label: label ?? fact, unit: f.value.unit };
+    };
+    const out: CompiledChart = { title: c.title, series: plotted(c.series, c.seriesLabel, 'chart.series'), mark: [] };
+    if (c.bands) out.bands = { name: c.bands, bands: bands[c.bands] ?? this.fail('chart.bands', `unknown band "${c.bands}"`) };
+    (c.mark ?? []).forEach((m, i) => {
+      if (relations[m.relation]?.of !== c.series) this.fail(`chart.mark[${i}].relation`, `"${m.relation}" is not a relation of fact "${c.series}"`);
+      if (m.flag === 'excluded' || out.mark.some((x) => x.flag === m.flag)) this.fail(`chart.mark[${i}].flag`, `flag "${m.flag}" is already used`);
+      out.mark.push({ relation: m.relation, flag: m.flag });
+    });
+    if (c.secondary) out.secondary = plotted(c.secondary, c.secondaryLabel, 'chart.secondary');
+    return out;
   }
 
   /**

@@ -124,6 +124,18 @@ export interface Profile {
   relations: Record<string, CompiledRelation>;
   sets: Record<string, CompiledSet>;
   findings: CompiledFinding[];
+  /** The rule file's `chart` section with this profile's band edges (preview page only). */
+  chart?: CompiledChart;
+}
+
+/** What the preview page plots: facts by name, bands resolved to this profile's numbers. */
+export interface CompiledChart {
+  title: string;
+  series: { fact: string; label: string; unit: string };
+  bands?: { name: string; bands: Band[] };
+  /** In the rule file's order; the page draws each with its own mark. */
+  mark: { relation: string; flag: string }[];
+  secondary?: { fact: string; label: string; unit: string };
 }
 
 export interface RuleSet {

@@ -31,6 +31,28 @@ export interface RuleFile {
   overrideReasons: { system: string; code: string; display: string }[];
   topicSystem: string;
   label: string;
+  /** What the card preview page plots for a patient (optional; the service itself never uses it). */
+  chart?: ChartDef;
+}
+
+/**
+ * The preview page's chart: a fact's values over time on the left axis with a band set shaded behind them,
+ * items that have a relation (e.g. a confounder) marked with a flag word, and an optional second fact on a
+ * right axis. Band edges come from the profile, like every other threshold.
+ */
+export interface ChartDef {
+  title: string;
+  /** Fact plotted on the left axis (needs a `value`). */
+  series: string;
+  /** Axis and legend name of the series; default: the fact name. */
+  seriesLabel?: string;
+  /** Band set shaded behind the series. */
+  bands?: string;
+  /** Relations of the series fact; an item with a match is drawn with a distinct mark and gets the flag. */
+  mark?: { relation: string; flag: string }[];
+  /** Fact plotted on the right axis (needs a `value`). */
+  secondary?: string;
+  secondaryLabel?: string;
 }
 
 export interface ParameterDef {

@@ -1,0 +1,84 @@
+/**
+ * A broken rule file stops start-up with the file, the rule and the reason. Cases are data: each one edits
+ * the real IL-6 rule file in a small way and names the location and the reason it must report.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { compileRuleFile, loadRuleFile, RuleFileError } from './load';
+import type { RuleFile } from './rule-file';
+
+const FILE = path.join(__dirname, '../../cds-services/il6-inflammation/rules.yaml');
+const original = (): RuleFile => YAML.parse(readFileSync(FILE, 'utf8')) as RuleFile;
+
+interface Case {
+  name: string;
+  edit: (r: RuleFile) => void;
+  rule: string | RegExp;
+  reason: RegExp;
+}
+
+const cases: Case[] = [
+  { name: 'FHIRPath syntax error', edit: (r) => (r.facts.il6!.where = 'status = ('), rule: 'facts.il6.where', reason: /FHIRPath syntax error/ },
+  { name: 'unknown FHIRPath function', edit: (r) => (r.facts.il6!.time[0] = 'effective.ofTipe(dateTime)'), rule: 'facts.il6.time[0]', reason: /unknown FHIRPath function ofTipe\(\)/ },
+  { name: 'unknown FHIRPath variable', edit: (r) => (r.facts.surgery!.where = 'code.coding.inCodeSet(%surgeries)'), rule: 'facts.surgery.where', reason: /unknown variable %surgeries/ },
+  { name: 'a duration parameter used in FHIRPath', edit: (r) => (r.facts.il6!.where = "%resultLookback.exists()"), rule: 'facts.il6.where', reason: /unknown variable %resultLookback/ },
+  { name: 'unknown parameter', edit: (r) => ((r.relations!.confounders!.rules[2]!.where!.value!.atLeast as string) = '$feverCelsius'), rule: 'relations.confounders.rules[2].where.value.atLeast', reason: /unknown parameter \$feverCelsius/ },
+  { name: 'a duration where a number is needed', edit: (r) => ((r.relations!.confounders!.rules[2]!.where!.value!.atLeast as string) = '$feverWindowBefore'), rule: 'relations.confounders.rules[2].where.value.atLeast', reason: /is a duration, a number is needed/ },
+  { name: 'a malformed duration', edit: (r) => (r.parameters.stayWindow!.value = '14 fortnights'), rule: 'parameters.stayWindow.value', reason: /^must be a number or must be a duration such as "14 days"/ },
+  { name: 'a profile overriding an unknown parameter', edit: (r) => (r.profiles!.longevity!.parameters.optimalBelowX = 1.2), rule: 'profiles.longevity.parameters.optimalBelowX', reason: /not a parameter/ },
+  { name: 'a profile changing a parameter\'s kind', edit: (r) => (r.profiles!.longevity!.parameters.optimalBelow = '3 days'), rule: 'profiles.longevity.parameters.optimalBelow', reason: /must be a number, like the default/ },
+  { name: 'an unknown key', edit: (r) => ((r.facts.il6 as unknown as Record<string, unknown>).lookbak = '24 months'), rule: 'facts.il6.lookbak', reason: /unknown key/ },
+  { name: 'a missing required key', edit: (r) => delete (r as Partial<RuleFile>).findings, rule: 'findings', reason: /is required/ },
+  { name: 'an unknown code set', edit: (r) => (r.facts.il6!.code!.in = ['il6Serums']), rule: 'facts.il6.code.in', reason: /unknown code set "il6Serums"/ },
+  { name: 'a relation of an unknown fact', edit: (r) => (r.relations!.confounders!.rules[0]!.fact = 'acuteConditions'), rule: 'relations.confounders.rules[0].fact', reason: /unknown fact "acuteConditions"/ },
+  { name: 'a set without a relation of its fact', edit: (r) => (r.sets!.eligible!.without = ['interferences']), rule: 'sets.eligible.without', reason: /not a relation of fact "il6"/ },
+  { name: 'a finding referring to a later finding', edit: (r) => (r.findings[3]!.when[1] = { not: { finding: 'il6-trend' } }), rule: /^findings\[3\] \(il6-unconfirmed\)\.when\[1\]\.not\.finding$/, reason: /not a finding listed before this one/ },
+  { name: 'a placeholder naming no selection', edit: (r) => (r.findings[2]!.card.summary = 'IL-6 {{elevatd.count}}'), rule: /^findings\[2\] \(il6-persistent\)\.card\.summary$/, reason: /"elevatd" is not a selection/ },
+  { name: 'a placeholder with an unknown parameter', edit: (r) => (r.findings[2]!.card.summary = 'over {{$persistentSpace}}'), rule: /card\.summary$/, reason: /unknown parameter \{\{\$persistentSpace\}\}/ },
+  { name: 'a card variant no clause names', edit: (r) => (r.findings[5]!.card.variants!['no-hscrp'] = { summary: 'x' }), rule: /card\.variants\.no-hscrp$/, reason: /no clause of this finding names this variant/ },
+  { name: 'guidance citing an unknown source', edit: (r) => (r.findings[0]!.card.guidance![0]!.source = 'seed999'), rule: /card\.guidance\[0\]\.source$/, reason: /unknown source "seed999"/ },
+  { name: 'a has-test on a relation of another fact', edit: (r) => (r.findings[6]!.when[0] = { subject: { lacks: 'confounder' } }), rule: /when\[0\]\.subject\.lacks$/, reason: /not a relation of these items/ },
+  { name: 'a band without a limit', edit: (r) => delete r.bands!.il6Tier![1]!.atMost, rule: 'bands.il6Tier[1]', reason: /needs a limit/ },
+  { name: 'a duplicate finding code', edit: (r) => (r.findings[1]!.code = 'il6-interference'), rule: /^findings\[1\] \(il6-interference\)$/, reason: /duplicate finding code/ },
+];
+
+describe('rule-file errors stop start-up with file, rule and reason', () => {
+  it('the shipped IL-6 rule file loads, with the default and longevity profiles', () => {
+    const rs = loadRuleFile(FILE);
+    expect(rs.id).toBe('il6-inflammation');
+    expect(Object.keys(rs.profiles).sort()).toEqual(['default', 'longevity']);
+    expect(rs.profiles.longevity!.numbers.persistentAbove).toBe(2);
+    expect(rs.profiles.default!.numbers.persistentAbove).toBe(3);
+  });
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const def = original();
+    c.edit(def);
+    let error: unknown;
+    try {
+      compileRuleFile(def, FILE);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(RuleFileError);
+    const e = error as RuleFileError;
+    expect(e.file).toBe(FILE);
+    if (typeof c.rule === 'string') expect(e.rule).toBe(c.rule);
+    else expect(e.rule).toMatch(c.rule);
+    expect(e.reason).toMatch(c.reason);
+    expect(e.message).toBe(`${e.file}: ${e.rule}: ${e.reason}`);
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    expect(() => compileRuleFile(undefined, FILE)).toThrow(RuleFileError);
+    const bad = path.join(__dirname, '__missing__.yaml');
+    expect(() => loadRuleFile(bad)).toThrow(/cannot be read/);
+  });
+
+  it('compiles each distinct FHIRPath expression once, shared by every profile', () => {
+    const rs = loadRuleFile(FILE);
+    expect(rs.profiles.default!.facts.il6!.time[0]).toBe(rs.profiles.longevity!.facts.il6!.time[0]);
+    expect(rs.profiles.default!.facts.crp!.time[0]).toBe(rs.profiles.default!.facts.il6!.time[0]);
+  });
+});

@@ -1,0 +1,76 @@
+import { bandOf, formatNumber, isAbove, isAtLeast, normaliseQuantity, parseValueString, passes, type Band, type Measured } from './quantity';
+
+const m = (value: number, comparator?: Measured['comparator']): Measured => ({ value, comparator, unit: 'pg/mL', reported: '' });
+
+describe('comparator values are never treated as exact', () => {
+  it.each([
+    // value, comparator, threshold, above, atLeast
+    [3.01, undefined, 3.0, true, true],
+    [3.0, undefined, 3.0, false, true],
+    [3.0, '>', 3.0, true, true],
+    [3.0, '>=', 3.0, false, true],
+    [5.5, '>', 3.0, true, true],
+    [1.5, '<', 1.5, false, false],
+    [5, '<', 1.5, false, false],
+    [5, '<=', 3.0, false, false],
+  ] as const)('%p%s vs %p: above=%p atLeast=%p', (value, comparator, x, above, atLeast) => {
+    expect(isAbove(m(value, comparator), x)).toBe(above);
+    expect(isAtLeast(m(value, comparator), x)).toBe(atLeast);
+  });
+
+  it('"at most" and "below" are the complements ("cannot be shown above" is "not above")', () => {
+    expect(passes(m(5, '<'), { atMost: 3 })).toBe(true);
+    expect(passes(m(3, '>'), { atMost: 3 })).toBe(false);
+    expect(passes(m(5.9), { below: 6 })).toBe(true);
+    expect(passes(m(6.0), { below: 6 })).toBe(false);
+    expect(passes(m(3.2), { above: 3, atMost: 10 })).toBe(true);
+  });
+});
+
+describe('bands (tiers)', () => {
+  const tiers: Band[] = [{ name: 'optimal', below: 1.5 }, { name: 'mild', atMost: 3 }, { name: 'elevated', atMost: 7 }, { name: 'significant' }];
+  it.each([
+    [1.49, undefined, 'optimal'],
+    [1.5, undefined, 'mild'],
+    [3.0, undefined, 'mild'],
+    [3.01, undefined, 'elevated'],
+    [7.0, undefined, 'elevated'],
+    [7.01, undefined, 'significant'],
+    [1.5, '<', 'optimal'],
+    [5, '<', 'optimal–elevated'],
+    [7, '>', 'significant'],
+    [3, '>=', 'mild–significant'],
+  ] as const)('%p%s → %s', (value, comparator, band) => {
+    expect(bandOf(m(value, comparator), tiers)).toBe(band);
+  });
+});
+
+describe('reading quantities', () => {
+  it('normalises units and keeps what was reported', () => {
+    expect(normaliseQuantity({ value: 0.0051, unit: 'ng/mL', system: 'http://unitsofmeasure.org', code: 'ng/mL' }, 'pg/mL')).toEqual({
+      measured: { value: 5.1, unit: 'pg/mL', comparator: undefined, reported: '0.0051 ng/mL' },
+    });
+  });
+  it.each([
+    [{ value: 4.2 }, /has no unit/],
+    [{ value: 12, unit: 'IU/mL', system: 'http://unitsofmeasure.org', code: '[IU]/mL' }, /unit IU\/mL cannot be converted to pg\/mL/],
+    [{ unit: 'pg/mL' }, /no numeric value/],
+  ])('refuses %j with a reason', (q, reason) => {
+    const r = normaliseQuantity(q, 'pg/mL');
+    expect('problem' in r && r.problem).toMatch(reason);
+  });
+  it.each([
+    ['<1.5', undefined, { comparator: '<', value: 1.5, unit: undefined }],
+    ['<= 1.5 pg/mL', undefined, { comparator: '<=', value: 1.5, unit: 'pg/mL' }],
+    ['>5000', 'pg/mL', { comparator: '>', value: 5000, unit: 'pg/mL' }],
+    ['4.7', 'pg/mL', { comparator: undefined, value: 4.7, unit: 'pg/mL' }],
+  ])('parses the value string %p', (text, fallback, want) => {
+    expect(parseValueString(text, fallback)).toMatchObject(want);
+  });
+  it('rejects value strings that are not a number', () => {
+    expect(parseValueString('detected', 'pg/mL')).toBeUndefined();
+  });
+  it('prints at most 4 significant digits', () => {
+    expect([5.1, 5000, 37.72222, 0.00512, 10].map(formatNumber)).toEqual(['5.1', '5000', '37.72', '0.00512', '10']);
+  });
+});

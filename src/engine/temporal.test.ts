@@ -1,0 +1,29 @@
+import { coefficientOfVariation, isMonotonic, lastToFirst, slopePerDay, span, type Point } from './temporal';
+
+const DAY = 86_400_000;
+const series = (...values: number[]): Point[] => values.map((v, i) => ({ t: i * 30 * DAY, v }));
+
+describe('series statistics', () => {
+  it('least-squares slope per day', () => {
+    expect(slopePerDay(series(1, 2, 3))).toBeCloseTo(1 / 30, 10);
+    expect(slopePerDay(series(3, 3, 3))).toBe(0);
+    expect(slopePerDay([{ t: 0, v: 1 }])).toBeUndefined();
+    expect(slopePerDay([{ t: 5, v: 1 }, { t: 5, v: 2 }])).toBeUndefined();
+  });
+  it('coefficient of variation uses the sample standard deviation (n − 1)', () => {
+    // 1.6, 2.9, 1.7: sample SD 0.7234, mean 2.0667 → 35.0 %; population SD would give 28.6 %.
+    expect(coefficientOfVariation(series(1.6, 2.9, 1.7))).toBeCloseTo(0.35, 3);
+    expect(coefficientOfVariation(series(0, 0))).toBeUndefined();
+  });
+  it('monotonic allows ties', () => {
+    expect(isMonotonic(series(2, 2, 5))).toBe(true);
+    expect(isMonotonic(series(5, 4, 4))).toBe(true);
+    expect(isMonotonic(series(2, 5, 3))).toBe(false);
+  });
+  it('last to first and span', () => {
+    expect(lastToFirst(series(4, 5))).toBe(1.25);
+    expect(lastToFirst(series(0, 5))).toBeUndefined();
+    expect(span(series(1, 2, 3))).toBe(60 * DAY);
+    expect(span(series(1))).toBe(0);
+  });
+});

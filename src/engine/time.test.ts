@@ -1,0 +1,39 @@
+import { formatDuration, parseDuration, parseFhirTime, shift } from './time';
+
+describe('FHIR times', () => {
+  it.each([
+    ['2026-03-02T08:00:00Z', Date.UTC(2026, 2, 2, 8)],
+    ['2026-03-02T08:00:00+02:00', Date.UTC(2026, 2, 2, 6)],
+    ['2026-03-02T08:00:00.123Z', Date.UTC(2026, 2, 2, 8, 0, 0, 123)],
+    ['2026-03-02', Date.UTC(2026, 2, 2)],
+    ['2026-03', Date.UTC(2026, 2, 1)],
+    ['2026', Date.UTC(2026, 0, 1)],
+  ])('%s', (text, ms) => expect(parseFhirTime(text)).toBe(ms));
+  it.each(['2026-02-30', '03/02/2026', '', 'yesterday', 42])('rejects %p', (v) => expect(parseFhirTime(v)).toBeUndefined());
+});
+
+describe('durations', () => {
+  it.each([
+    ['14 days', { amount: 14, unit: 'days' }],
+    ['72 hours', { amount: 72, unit: 'hours' }],
+    ['1 month', { amount: 1, unit: 'months' }],
+    ['30 min', { amount: 30, unit: 'minutes' }],
+  ])('%s', (text, d) => expect(parseDuration(text)).toEqual(d));
+  it('rejects fractional months and unknown units', () => {
+    expect(parseDuration('1.5 months')).toBeUndefined();
+    expect(parseDuration('2 fortnights')).toBeUndefined();
+  });
+  it('formats', () => expect([formatDuration({ amount: 1, unit: 'days' }), formatDuration({ amount: 24, unit: 'months' })]).toEqual(['1 day', '24 months']));
+});
+
+describe('calendar arithmetic', () => {
+  it('months are calendar months, clamped to the end of the month', () => {
+    expect(new Date(shift(Date.UTC(2026, 2, 31), { amount: 1, unit: 'months' }, -1)).toISOString()).toBe('2026-02-28T00:00:00.000Z');
+    expect(new Date(shift(Date.UTC(2026, 2, 31), { amount: 12, unit: 'months' }, -1)).toISOString()).toBe('2025-03-31T00:00:00.000Z');
+    expect(new Date(shift(Date.UTC(2024, 1, 29), { amount: 1, unit: 'years' }, 1)).toISOString()).toBe('2025-02-28T00:00:00.000Z');
+  });
+  it('days and hours are exact', () => {
+    expect(shift(0, { amount: 72, unit: 'hours' }, 1)).toBe(3 * 86_400_000);
+    expect(shift(0, { amount: 14, unit: 'days' }, -1)).toBe(-14 * 86_400_000);
+  });
+});
