@@ -33,10 +33,18 @@ export const SETTINGS = {
   fhirMaxPages: { env: 'FHIR_MAX_PAGES', kind: 'integer', min: 1, max: 1000, default: 20, doc: 'Most `next` pages followed per prefetch query.' },
   fhirMaxResources: { env: 'FHIR_MAX_RESOURCES', kind: 'integer', min: 1, max: 1000000, default: 20000, doc: 'Most resources accepted per prefetch query (fetched or prefetched); more is treated as unavailable data (412).' },
   logLevel: { env: 'LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level of the structured JSON log on stdout.' },
+  dataDir: { env: 'DATA_DIR', kind: 'path', default: '.local/data', doc: 'Folder of the embedded SQLite database `il6-cds.sqlite` (card history and feedback), used when `DATABASE_URL` is not set. Relative paths resolve against the project root.' },
+  databaseUrl: { env: 'DATABASE_URL', kind: 'string', default: undefined, doc: 'PostgreSQL connection URL (`postgres://user:password@host:5432/database`). Set: card history and feedback go to PostgreSQL, which several replicas share. Unset: the embedded SQLite file under `DATA_DIR`.' },
+  databaseSchema: { env: 'DATABASE_SCHEMA', kind: 'string', default: 'public', doc: 'PostgreSQL schema of the tables, created if missing (lower-case letters, digits, `_`).' },
+  databasePoolMax: { env: 'DATABASE_POOL_MAX', kind: 'integer', min: 1, max: 100, default: 10, doc: 'Most PostgreSQL connections per process.' },
+  cardHistory: { env: 'CARD_HISTORY', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'Record every issued card (uuids, finding, rule-set version and profile, indicator, hookInstance, time, salted patient hash), written behind the response. `off`: no history; feedback is still stored, for cards the summary then cannot attribute.' },
+  cardHistoryQueueMax: { env: 'CARD_HISTORY_QUEUE_MAX', kind: 'integer', min: 1, max: 1000000, default: 10000, doc: 'Most issued cards waiting to be written. When full, further cards are not recorded (counted and logged as a warning); the hook is never slowed or failed.' },
+  patientHashSalt: { env: 'PATIENT_HASH_SALT', kind: 'string', default: undefined, doc: 'Secret for the patient pseudonym in card history (HMAC-SHA256 of the patient id), at least 32 characters, the same on every replica. Unset: a random salt created by the first migration and kept in the database (stable across restarts, shared by replicas). Set it from a secret store in production so that a copy of the database alone cannot be used to test candidate patient ids. Changing it breaks the link to earlier hashes.' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
-type ValueOf<S> = S extends { kind: 'integer' } ? number : S extends { kind: 'boolean' } ? boolean : string;
+// A setting without a default is undefined when not set.
+type ValueOf<S> = (S extends { kind: 'integer' } ? number : S extends { kind: 'boolean' } ? boolean : string) | (S extends { default: undefined } ? undefined : never);
 
 export type Config = { [K in keyof Settings]: ValueOf<Settings[K]> } & { publicBaseUrl: string };
 
@@ -61,6 +69,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   out.servicesDir = path.resolve(PROJECT_ROOT, String(out.servicesDir));
   out.publicBaseUrl = String(out.publicBaseUrl ?? `http://localhost:${String(out.port)}`).replace(/\/+$/, '');
+  out.dataDir = path.resolve(PROJECT_ROOT, String(out.dataDir));
+  // Never echo these two values: the URL may carry a password, the salt is a secret.
+  if (out.databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(String(out.databaseUrl))) throw new ConfigError('Setting DATABASE_URL is invalid: expected postgres://user:password@host:port/database, or leave it unset for the embedded SQLite store.');
+  if (out.patientHashSalt !== undefined && String(out.patientHashSalt).length < 32) throw new ConfigError('Setting PATIENT_HASH_SALT is invalid: it must be at least 32 characters.');
   return out as Config;
 }
 
