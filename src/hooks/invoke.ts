@@ -5,7 +5,7 @@
 import type { CdsRequest, CdsResponse } from '../cds-hooks/types';
 import { assertValid } from '../cds-hooks/validation';
 import { renderCards } from '../cards/render';
-import { evaluate, type EvaluationError } from '../engine/evaluate';
+import { evaluate, type Evaluation, type EvaluationError } from '../engine/evaluate';
 import { badRequest } from '../outcomes';
 import { resolvePrefetch, type KeyReport, type ResolveOptions } from '../prefetch/resolve';
 import type { CdsService } from '../services/registry';
@@ -21,11 +21,15 @@ export interface HookResult {
   /** FHIRPath errors met on odd resources (the call still succeeded). */
   ruleErrors: EvaluationError[];
   resourceCount: number;
+  /** The evaluation behind the cards, only when asked for with `keepEvaluation` (the preview page charts it). */
+  evaluation?: Evaluation;
 }
 
 export interface InvokeOptions extends ResolveOptions {
   /** Evaluation time; defaults to the time of the call. */
   now?: () => number;
+  /** Return the evaluation in the result (not for the hook route: it holds every resource of the call). */
+  keepEvaluation?: boolean;
 }
 
 export async function invokeHook(service: CdsService, body: unknown, opts: InvokeOptions): Promise<HookResult> {
@@ -70,5 +74,6 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
     keys: data.keys,
     ruleErrors: evaluation.errors,
     resourceCount: data.resources.length,
+    ...(opts.keepEvaluation ? { evaluation } : {}),
   };
 }
