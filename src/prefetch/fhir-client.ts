@@ -182,7 +182,24 @@ function sameServer(link: string, base: string): string {
   return resolved.toString();
 }
 
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate does not match the host name',
+};
+
+/** Words for the network failure, for the OperationOutcome a person reads (no error codes, no stack). */
 function networkReason(err: unknown): string {
   const cause = (err as { cause?: { code?: string } }).cause;
-  return cause?.code ?? (err as Error).name ?? 'network error';
+  return NETWORK_REASONS[cause?.code ?? ''] ?? 'network error';
 }

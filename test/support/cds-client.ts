@@ -62,3 +62,14 @@ export function hookRequest(patientId: string, extra: Partial<CdsRequest> = {}):
 export function findingCodes(body: CdsResponse): string[] {
   return body.cards.map((c) => c.source.topic?.code ?? '?').sort();
 }
+
+/** Paths of every null, empty string, empty array or empty object inside `v`. */
+export function emptyValues(v: unknown, at = '$'): string[] {
+  if (v === null || v === '') return [at];
+  if (Array.isArray(v)) return v.length === 0 ? [at] : v.flatMap((x, i) => emptyValues(x, `${at}[${i}]`));
+  if (typeof v === 'object') {
+    const entries = Object.entries(v as object);
+    return entries.length === 0 ? [at] : entries.flatMap(([k, x]) => emptyValues(x, `${at}.${k}`));
+  }
+  return [];
+}

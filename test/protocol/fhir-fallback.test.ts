@@ -1,0 +1,128 @@
+/**
+ * The FHIR fallback path against a real FHIR server: a slow or failing FHIR server never hangs the EHR
+ * (412 within the deadline + 0.5 s), pages are followed on the same server only, and servers that ignore
+ * `_include` still yield the referenced Medications.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { CdsResponse } from '../../src/cds-hooks/types';
+import { listFixtures } from '../../src/fixtures/catalog';
+import { rebase } from '../../src/fixtures/rebase';
+import { fetchQuery } from '../../src/prefetch/fhir-client';
+import type { RunningServer } from '../../src/server';
+import { startTestFhirServer, type TestFhirServer } from '../../src/test-fhir-server';
+import { findingCodes, hookRequest, postHook } from '../support/cds-client';
+import { startTestService } from '../support/service';
+
+const ID = 'il6-inflammation';
+const DEADLINE_MS = 3000; // the default FHIR_TIMEOUT_MS
+const fixture = listFixtures().find((f) => f.slug === 'persistent-20-days-apart')!;
+let service: RunningServer;
+let fhir: TestFhirServer;
+
+beforeAll(async () => {
+  fhir = await startTestFhirServer();
+  await fhir.load(rebase(fixture.bundle));
+  service = await startTestService();
+  expect(service.registry).toBeDefined();
+});
+afterAll(async () => {
+  await service.close();
+  await fhir.stop();
+});
+beforeEach(() => fhir.setFault(undefined));
+
+async function freePortUrl(): Promise<string> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}/fhir`;
+}
+
+describe('a failing FHIR server yields 412 within the deadline + 0.5 s', () => {
+  it.each([
+    ['is down (connection refused)', async () => freePortUrl()],
+    ['answers 401', async () => (fhir.setFault({ status: 401 }), fhir.baseUrl)],
+    ['answers 500', async () => (fhir.setFault({ status: 500 }), fhir.baseUrl)],
+    ['closes the connection without answering', async () => (fhir.setFault({ destroy: true }), fhir.baseUrl)],
+    ['stalls past the deadline', async () => (fhir.setFault({ stallMs: DEADLINE_MS + 5000 }), fhir.baseUrl)],
+  ])('when it %s', async (_name, setUp) => {
+    const fhirServer = await setUp();
+    const reply = await postHook(service.url, ID, hookRequest(fixture.expected.patient, { fhirServer }));
+    expect(reply.status).toBe(412);
+    expect(reply.ms).toBeLessThan(DEADLINE_MS + 500);
+    const text = JSON.stringify(reply.body);
+    expect(text).toContain('prefetch.observations');
+    expect(text).not.toMatch(/ECONN|stack|at .*\.js/);
+  });
+
+  it('keeps answering other calls normally while one waits on a stalled FHIR server', async () => {
+    fhir.setFault({ stallMs: DEADLINE_MS + 5000 });
+    const stalled = postHook(service.url, ID, hookRequest(fixture.expected.patient, { fhirServer: fhir.baseUrl }));
+    const quick = await postHook(service.url, ID, hookRequest('p', { prefetch: { patient: null, observations: null, conditions: null, procedures: null, encounters: null, medicationRequests: null, medicationStatements: null } }));
+    expect(quick.status).toBe(200);
+    expect(quick.ms).toBeLessThan(1000);
+    expect((await stalled).status).toBe(412);
+  });
+});
+
+describe('paging and includes', () => {
+  it('follows next links to the last page, on the same server only', async () => {
+    const controller = new AbortController();
+    const limits = { signal: controller.signal, maxPages: 50, maxResources: 1000 };
+    const all = await fetchQuery({ baseUrl: fhir.baseUrl }, `Observation?patient=${fixture.expected.patient}&_count=1`, limits);
+    const onePage = await fetchQuery({ baseUrl: fhir.baseUrl }, `Observation?patient=${fixture.expected.patient}`, limits);
+    expect(all.map((r) => r.id).sort()).toEqual(onePage.map((r) => r.id).sort());
+    expect(all.length).toBeGreaterThan(1);
+    await expect(fetchQuery({ baseUrl: fhir.baseUrl }, `Observation?patient=${fixture.expected.patient}&_count=1`, { ...limits, maxPages: 1 })).rejects.toThrow(/more than 1 pages/);
+  });
+
+  it('never follows a next link to another server (the access token stays with fhirServer)', async () => {
+    const evil = http.createServer((req, res) => {
+      evilSaw.push(req.headers.authorization ?? '(none)');
+      res.end('{}');
+    });
+    const evilSaw: string[] = [];
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/fhir/Observation?page=2`;
+    const page = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/fhir+json');
+      res.end(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: [], link: [{ relation: 'next', url: evilUrl }] }));
+    });
+    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(page.address() as AddressInfo).port}/fhir`;
+      const controller = new AbortController();
+      await expect(fetchQuery({ baseUrl: base, accessToken: 'secret' }, 'Observation?patient=x', { signal: controller.signal, maxPages: 5, maxResources: 100 })).rejects.toThrow(/points to another server/);
+      expect(evilSaw).toEqual([]);
+    } finally {
+      await new Promise<void>((r) => page.close(() => r()));
+      await new Promise<void>((r) => evil.close(() => r()));
+    }
+  });
+
+  it('reads the Medications a server left out although the query asked to _include them', async () => {
+    const f = listFixtures().find((x) => x.slug === 'interference-medication-reference-code')!;
+    await fhir.load(rebase(f.bundle));
+    const before = fhir.requests.length;
+    const reply = await postHook(service.url, ID, hookRequest(f.expected.patient, { fhirServer: fhir.baseUrl }));
+    expect(findingCodes(reply.body as CdsResponse)).toEqual([...f.expected.findings].sort());
+    expect(fhir.requests.slice(before).some((r) => /^\/fhir\/Medication\/[^?]+$/.test(r.url))).toBe(true);
+  });
+
+  it('completes a paginated prefetch from fhirServer, or answers 412 when it cannot', async () => {
+    const page1 = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      entry: [],
+      link: [{ relation: 'next', url: `${fhir.baseUrl}/Observation?patient=${fixture.expected.patient}&_count=1&_offset=0` }],
+    };
+    const others = { patient: null, conditions: null, procedures: null, encounters: null, medicationRequests: null, medicationStatements: null };
+    const completed = await postHook(service.url, ID, hookRequest(fixture.expected.patient, { prefetch: { ...others, observations: page1 }, fhirServer: fhir.baseUrl }));
+    expect(findingCodes(completed.body as CdsResponse)).toEqual(['il6-hscrp', 'il6-persistent']);
+    const refused = await postHook(service.url, ID, hookRequest(fixture.expected.patient, { prefetch: { ...others, observations: page1 } }));
+    expect(refused.status).toBe(412);
+    expect(JSON.stringify(refused.body)).toContain('has further pages that were not provided');
+  });
+});
