@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Bundle } from 'fhir/r4';
 import type { CdsResponse } from '../../src/cds-hooks/types';
 import { listFixtures } from '../../src/fixtures/catalog';
 import { rebase } from '../../src/fixtures/rebase';
@@ -112,7 +113,7 @@ describe('paging and includes', () => {
   });
 
   it('completes a paginated prefetch from fhirServer, or answers 412 when it cannot', async () => {
-    const page1 = {
+    const page1: Bundle = {
       resourceType: 'Bundle',
       type: 'searchset',
       entry: [],
