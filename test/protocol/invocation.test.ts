@@ -2,7 +2,7 @@
  * CDS Hooks 2.0 conformance, service calls and error routing: checklist items 13–24 and 40–44 of
  * docs/cds-hooks.md, against the real service and a real FHIR server.
  */
-import type { CdsResponse } from '../../src/cds-hooks/types';
+import type { CdsResponse, PrefetchValue } from '../../src/cds-hooks/types';
 import { buildPrefetch, fixtureResources, listFixtures } from '../../src/fixtures/catalog';
 import { rebase } from '../../src/fixtures/rebase';
 import type { RunningServer } from '../../src/server';
@@ -15,7 +15,7 @@ const fixture = listFixtures().find((f) => f.slug === 'persistent-20-days-apart'
 const patient = fixture.expected.patient;
 let service: RunningServer;
 let fhir: TestFhirServer;
-let prefetch: Record<string, unknown>;
+let prefetch: Record<string, PrefetchValue>;
 
 beforeAll(async () => {
   fhir = await startTestFhirServer();
@@ -80,7 +80,7 @@ describe('invocation (checklist 13–24)', () => {
   });
 
   it('item 20: an OperationOutcome prefetch value is detected, not used as data (fetched instead, or 412)', async () => {
-    const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'timeout', diagnostics: 'EHR could not run the query' }] };
+    const oo: PrefetchValue = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'timeout', diagnostics: 'EHR could not run the query' }] };
     const before = fhir.requests.length;
     const fetched = await postHook(service.url, ID, hookRequest(patient, { prefetch: { ...prefetch, observations: oo }, fhirServer: fhir.baseUrl }));
     expect(fetched.status).toBe(200);
