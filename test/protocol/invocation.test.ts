@@ -105,7 +105,7 @@ describe('invocation (checklist 13–24)', () => {
   });
 
   it('item 22: required prefetch absent and no usable FHIR access → 412 naming the keys', async () => {
-    const none = await postHook(service.url, ID, hookRequest(patient, { prefetch: { patient: prefetch.patient } }));
+    const none = await postHook(service.url, ID, hookRequest(patient, { prefetch: { patient: prefetch.patient! } }));
     expect(none.status).toBe(412);
     const text = JSON.stringify(none.body);
     for (const key of Object.keys(prefetch).filter((k) => k !== 'patient')) expect(text).toContain(`prefetch.${key}`);
