@@ -10,6 +10,7 @@ import { cors } from './http/cors';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { requestLog } from './http/request-log';
 import type { Logger } from './logger';
+import { previewEnabled, previewRouter } from './preview/router';
 import type { ServiceRegistry } from './services/registry';
 
 export interface AppDeps {
@@ -29,14 +30,17 @@ export function createApp(deps: AppDeps): Express {
   // Any content type is read as JSON: a body that is not JSON gets a clear 400 whatever its label says.
   app.use(express.json({ limit: config.bodyLimitBytes, type: () => true, strict: true }));
   app.use(discoveryRouter(deps.registry));
+  const invokeOptions = { timeoutMs: config.fhirTimeoutMs, maxPages: config.fhirMaxPages, maxResources: config.fhirMaxResources };
   app.use(
     hookRouter({
       registry: deps.registry,
       logger,
       listeners: deps.hookListeners,
-      invokeOptions: { timeoutMs: config.fhirTimeoutMs, maxPages: config.fhirMaxPages, maxResources: config.fhirMaxResources },
+      invokeOptions,
     }),
   );
+  // The card preview page (GET /, /preview/…): no authentication, so only where enabled (never by default in production).
+  if (previewEnabled(config)) app.use(previewRouter({ registry: deps.registry, logger, invokeOptions }));
   app.use(notFoundHandler);
   app.use(errorHandler(logger, config.bodyLimitBytes));
   return app;

@@ -1,0 +1,71 @@
+/**
+ * Text from the patient's record (display strings, units, statuses) must not be able to inject Markdown or
+ * HTML into the EHR: the CDS Hooks sandbox renders card detail with raw HTML enabled.
+ */
+import path from 'node:path';
+import type { FhirResource } from 'fhir/r4';
+import { evaluate } from '../engine/evaluate';
+import { loadRuleFile } from '../engine/load';
+import { escapeMarkdown, readableText } from './markdown';
+import { renderCards } from './render';
+
+const rules = loadRuleFile(path.join(__dirname, '../../cds-services/il6-inflammation/rules.yaml'));
+const DAY = 86_400_000;
+const now = Date.UTC(2026, 5, 1, 12);
+const iso = (daysAgo: number) => new Date(now - daysAgo * DAY).toISOString();
+const hostile = '<img src=x onerror=alert(1)> [click](javascript:alert(1)) ![x](http://evil/x.png) | **bold** `code`';
+
+const il6 = (id: string, daysAgo: number, value: number, extra: Record<string, unknown> = {}): FhirResource =>
+  ({
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '26881-3' }] },
+    subject: { reference: 'Patient/p' },
+    effectiveDateTime: iso(daysAgo),
+    valueQuantity: { value, unit: 'pg/mL', system: 'http://unitsofmeasure.org', code: 'pg/mL' },
+    ...extra,
+  }) as FhirResource;
+
+describe('cards escape text that came from the record', () => {
+  const resources: FhirResource[] = [
+    { resourceType: 'Patient', id: 'p' },
+    il6('a', 5, 5.2),
+    il6('b', 40, 4.0, { status: hostile }),
+    il6('c', 60, 4.4, { valueQuantity: { value: 4.4, unit: hostile } }),
+    {
+      resourceType: 'Condition',
+      id: 'cond',
+      clinicalStatus: { coding: [{ code: 'active' }] },
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '233604007', display: hostile }], text: hostile },
+      subject: { reference: 'Patient/p' },
+      onsetDateTime: iso(7),
+    },
+  ];
+  const cards = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' });
+  const detail = cards.map((c) => c.detail ?? '').join('\n');
+
+  it('the hostile strings reached the cards (confounder label, exclusion reason, unit)', () => {
+    expect(cards.map((c) => c.source.topic?.code)).toContain('il6-confounded');
+    expect(readableText(detail)).toContain('<img src=x onerror=alert(1)>');
+  });
+
+  it('no raw HTML tag, Markdown link, image or table cell break from the record survives', () => {
+    expect(detail).not.toMatch(/<img/i);
+    expect(detail).not.toMatch(/(^|[^\\])\[click\]\(javascript:/);
+    expect(detail).not.toMatch(/(^|[^\\])!\[x\]\(/);
+    expect(detail).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(detail).toContain('\\[click\\](javascript:alert(1))');
+    expect(detail).toContain('\\| \\*\\*bold\\*\\* \\`code\\`');
+  });
+
+  it('summaries (plain text) carry no angle brackets or line breaks from the record', () => {
+    for (const c of cards) expect(c.summary).not.toMatch(/[<>\n]/);
+  });
+
+  it('escapeMarkdown flattens control characters and escapes every special character', () => {
+    expect(escapeMarkdown('a\nb\u0000c')).toBe('a b c');
+    expect(escapeMarkdown('#1 & <b>')).toBe('\\#1 &amp; &lt;b&gt;');
+    expect(readableText(escapeMarkdown(hostile))).toBe(hostile);
+  });
+});
