@@ -52,6 +52,7 @@ describe.each(fixtures.map((f) => [f.slug, f] as const))('fixture %s', (_slug, f
 
     for (const card of a.cards) {
       expect(card.summary.length).toBeLessThan(140);
+      expect(card.summary).not.toMatch(/…$/); // written short enough, not cut by the renderer's safety net
       // Cards cite their evidence: the results used, and guidance with its source.
       expect(card.detail).toMatch(/\*\*Results used\*\*\n\n\| Test \| Date \|/);
       expect(card.detail).toMatch(/\*\*Guidance\*\*\n\n- .+ — \*.+\*/);
