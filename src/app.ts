@@ -5,6 +5,7 @@
 import express, { type Express } from 'express';
 import type { Config } from './config';
 import { discoveryRouter } from './discovery/router';
+import { feedbackRouter } from './feedback/router';
 import { hookRouter, type HookListener } from './hooks/router';
 import { cors } from './http/cors';
 import { errorHandler, notFoundHandler } from './http/errors';
@@ -12,12 +13,17 @@ import { requestLog } from './http/request-log';
 import type { Logger } from './logger';
 import { previewEnabled, previewRouter } from './preview/router';
 import type { ServiceRegistry } from './services/registry';
+import type { Store } from './store/types';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   registry: ServiceRegistry;
   hookListeners?: HookListener[];
+  /** Card history and feedback storage; without it the feedback routes are not served. */
+  store?: Store;
+  /** Whether a card was issued here and its history row is still waiting to be written (CardHistoryRecorder.isPending). */
+  isCardPending?: (cardUuid: string) => boolean;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -39,6 +45,7 @@ export function createApp(deps: AppDeps): Express {
       invokeOptions,
     }),
   );
+  if (deps.store) app.use(feedbackRouter({ registry: deps.registry, store: deps.store, logger, isCardPending: deps.isCardPending }));
   // The card preview page (GET /, /preview/…): no authentication, so only where enabled (never by default in production).
   if (previewEnabled(config)) app.use(previewRouter({ registry: deps.registry, logger, invokeOptions }));
   app.use(notFoundHandler);

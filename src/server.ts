@@ -1,20 +1,26 @@
 /**
  * Start-up and shutdown, explicitly: `startServer` loads the services, builds the app and listens;
  * `close()` stops accepting connections, lets in-flight requests finish, closes idle keep-alive sockets,
- * and resolves when the server is down.
+ * writes the card history still queued, closes the store it opened, and resolves when all is down.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDeps } from './app';
 import type { Config } from './config';
+import { createCardHistory, type CardHistoryRecorder } from './history';
 import type { Logger } from './logger';
 import { loadServices, type ServiceRegistry } from './services/registry';
+import { openStore, type Store } from './store';
 
 export interface RunningServer {
   /** e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
   registry: ServiceRegistry;
+  /** Card history and feedback storage (`ping()` for readiness). Closed by `close()` unless it was passed in `deps.store`. */
+  store: Store;
+  /** The card-history recorder, undefined with CARD_HISTORY=off: `stats` for metrics, `flush()`. */
+  history?: CardHistoryRecorder;
   close(): Promise<void>;
 }
 
@@ -32,7 +38,30 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
       profile: config.rulesProfile,
       onProfileFallback: (id, profile) => logger.warn({ service: id, profile }, 'service does not define the configured rules profile; using default'),
     });
-  const app = createApp({ ...deps, config, logger, registry });
+  // The store: the one passed in (tests), else the configured one (SQLite file, or PostgreSQL with DATABASE_URL).
+  const ownStore = !deps.store;
+  const store = deps.store ?? (await openStore(config, logger));
+  let history: CardHistoryRecorder | undefined;
+  try {
+    history = await createCardHistory(config, store, logger);
+  } catch (err) {
+    if (ownStore) await store.close();
+    throw err;
+  }
+  const recorder = history;
+  const shutdownStorage = async () => {
+    await recorder?.close();
+    if (ownStore) await store.close();
+  };
+  const app = createApp({
+    ...deps,
+    config,
+    logger,
+    registry,
+    store,
+    hookListeners: [...(deps.hookListeners ?? []), ...(recorder ? [recorder.listener] : [])],
+    isCardPending: recorder ? (uuid) => recorder.isPending(uuid) : undefined,
+  });
   const server = http.createServer(app);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
@@ -43,6 +72,9 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (err: unknown) => {
+    await shutdownStorage();
+    throw err;
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -53,11 +85,13 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     url: `http://${host}:${port}`,
     port,
     registry,
+    store,
+    history,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-      });
+      }).then(shutdownStorage);
       return closing;
     },
   };
