@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { registerServe } from './serve';
 import { registerFhirServer } from './fhir-server';
+import { registerFeedbackSummary } from './feedback-summary';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerFhirServer];
+export const commands: RegisterCommand[] = [registerServe, registerFhirServer, registerFeedbackSummary];
