@@ -176,7 +176,9 @@ function sameServer(link: string, base: string): string {
     throw new FhirFetchError('a next link is not a valid URL');
   }
   const baseUrl = new URL(`${base}/`);
-  if (resolved.origin !== baseUrl.origin || !resolved.pathname.startsWith(baseUrl.pathname)) {
+  // The base itself counts too: HAPI's paging links are `<base>?_getpages=…` (no slash after the base path).
+  const onBase = resolved.pathname.startsWith(baseUrl.pathname) || resolved.pathname === baseUrl.pathname.slice(0, -1);
+  if (resolved.origin !== baseUrl.origin || !onBase) {
     throw new FhirFetchError('a next link points to another server than fhirServer; it was not followed');
   }
   return resolved.toString();

@@ -35,6 +35,14 @@ export interface ResolveOptions {
   fhirServerAllowed?: (url: string) => boolean;
   /** Told when `fhirServer` was not contacted because the guard refused it. */
   onRefusedServer?: (url: string) => void;
+  /** Told once per call that used the FHIR fallback (metrics): its duration and the errors of failed queries. */
+  onFetched?: (report: FetchReport) => void;
+}
+
+/** One use of the FHIR fallback: how long it took (ms), and why queries failed (FhirFetchError mostly). */
+export interface FetchReport {
+  ms: number;
+  errors: unknown[];
 }
 
 export async function resolvePrefetch(
@@ -108,6 +116,7 @@ async function fetchMissing(
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
   const limits = { signal: controller.signal, maxPages: opts.maxPages, maxResources: opts.maxResources };
+  const start = performance.now();
   try {
     const results = await Promise.allSettled(
       wanted.map(async (w) => {
@@ -115,6 +124,7 @@ async function fetchMissing(
         return { key: w.key, resources: await completeIncludes(access, w.query, found, limits) };
       }),
     );
+    opts.onFetched?.({ ms: performance.now() - start, errors: results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : [])) });
     const failures: IssueInput[] = [];
     const ok: { key: string; resources: FhirResource[] }[] = [];
     results.forEach((r, i) => {
