@@ -10,7 +10,8 @@ import { badRequest } from '../outcomes';
 import { resolvePrefetch, type KeyReport, type ResolveOptions } from '../prefetch/resolve';
 import type { CdsService } from '../services/registry';
 
-export type Stage = 'validate' | 'prefetch' | 'evaluate' | 'render';
+/** `fetch` is the FHIR fallback (only when it was used); `prefetch` is the rest of gathering the data. */
+export type Stage = 'validate' | 'prefetch' | 'fetch' | 'evaluate' | 'render';
 
 export interface HookResult {
   response: CdsResponse;
@@ -54,8 +55,19 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
   }
   lap('validate');
 
-  const data = await resolvePrefetch(service.definition.prefetch ?? {}, request, opts);
+  let fetchMs: number | undefined;
+  const data = await resolvePrefetch(service.definition.prefetch ?? {}, request, {
+    ...opts,
+    onFetched: (report) => {
+      fetchMs = report.ms;
+      opts.onFetched?.(report);
+    },
+  });
   lap('prefetch');
+  if (fetchMs !== undefined) {
+    timings.fetch = fetchMs;
+    timings.prefetch = Math.max(0, timings.prefetch! - fetchMs);
+  }
 
   const evaluation = evaluate(service.ruleSet, service.profile, {
     resources: data.resources,
