@@ -7,6 +7,9 @@ module.exports = {
   transform: {
     // Type-checking is `npm run typecheck`; the transform only strips types, which keeps the suite fast.
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+    // jose is ESM-only. Node >= 20.19 loads it with require(); jest's module system does not, so jest compiles it.
+    '/node_modules/jose/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', isolatedModules: true, sourceMap: false } }],
   },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   testTimeout: 30000,
 };

@@ -3,8 +3,12 @@
  * (no listening, no timers), so tests and the server use the same app.
  */
 import express, { type Express } from 'express';
+import { createAuth, type Auth } from './auth';
+import { MemoryReplayStore } from './auth/replay';
 import type { Config } from './config';
 import { discoveryRouter } from './discovery/router';
+import { jsonShapeGuard } from './hardening/json-limits';
+import { securityHeaders } from './hardening/security-headers';
 import { feedbackRouter } from './feedback/router';
 import { hookRouter, type HookListener } from './hooks/router';
 import { cors } from './http/cors';
@@ -20,6 +24,8 @@ export interface AppDeps {
   logger: Logger;
   registry: ServiceRegistry;
   hookListeners?: HookListener[];
+  /** Client authentication, built by startServer. Without it: from the configuration, with an in-memory replay store. */
+  auth?: Auth;
   /** Card history and feedback storage; without it the feedback routes are not served. */
   store?: Store;
   /** Whether a card was issued here and its history row is still waiting to be written (CardHistoryRecorder.isPending). */
@@ -31,10 +37,16 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(securityHeaders());
   app.use(requestLog(logger));
   app.use(cors);
+  // Every /cds-services route (discovery, hooks, feedback) needs a valid client JWT, checked before the body is
+  // read; the caller (and its FHIR-server allowlist) is in res.locals.cdsClient. CORS preflights are answered above.
+  const auth = deps.auth ?? createAuth(config, logger, { replay: new MemoryReplayStore() });
+  app.use('/cds-services', auth.middleware);
   // Any content type is read as JSON: a body that is not JSON gets a clear 400 whatever its label says.
   app.use(express.json({ limit: config.bodyLimitBytes, type: () => true, strict: true }));
+  app.use(jsonShapeGuard(config.jsonMaxDepth));
   app.use(discoveryRouter(deps.registry));
   const invokeOptions = { timeoutMs: config.fhirTimeoutMs, maxPages: config.fhirMaxPages, maxResources: config.fhirMaxResources };
   app.use(

@@ -27,6 +27,11 @@ async function main(): Promise<void> {
       console.error(`il6-cds: cannot load CDS services: ${err.message}`);
       process.exit(2);
     }
+    // Start-up checks of settings that need files (trusted issuers) or the run mode (production refusals).
+    if (err instanceof ConfigError) {
+      console.error(`il6-cds: configuration error: ${err.message}`);
+      process.exit(2);
+    }
     throw err;
   }
   const stop = (signal: string) => {

