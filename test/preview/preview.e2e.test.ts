@@ -30,7 +30,7 @@ function expected(slug: string): { findings: string[]; cards: Record<string, { i
 function il6Results(slug: string): Observation[] {
   const bundle = JSON.parse(readFileSync(path.join(FIXTURES, `${slug}.json`), 'utf8')) as Bundle;
   return (bundle.entry ?? [])
-    .map((e) => e.resource)
+    .map((e) => e.resource as Observation | undefined)
     .filter((r): r is Observation => r?.resourceType === 'Observation' && !!r.code.coding?.some((c) => c.system === 'http://loinc.org' && c.code === '26881-3'));
 }
 
@@ -76,7 +76,7 @@ describeInChromium('preview page in headless Chromium', () => {
     await page.goto(`${service.url}/`);
     await page.waitForSelector('body[data-state="ready"]');
     expect(await page.title()).toBe('CDS card preview');
-    expect(await page.$$eval('#service option', (o) => o.map((x) => (x as HTMLOptionElement).value))).toContain('il6-inflammation');
+    expect(await page.$$eval('#service option', (o) => o.map((x) => x.getAttribute('value')))).toContain('il6-inflammation');
     expect(await page.$$eval('#fixture option', (o) => o.length)).toBeGreaterThan(100);
     expect(await page.textContent('#status')).toMatch(/fixture patients/);
   });
