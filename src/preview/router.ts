@@ -9,14 +9,17 @@
  *   POST /preview/api/fire      { service?, profile?, fixture } or { service?, profile?, fhirServer, patientId }
  *
  * A fixture is rebased to now and sent as a full prefetch; a FHIR server patient is fetched by the service
- * under the same options (deadline, limits, server guard) as the hook route. There is no authentication, so
- * the router is only mounted when `previewEnabled(config)`; it refuses cross-origin API calls.
+ * under the hook route's options (deadline, pages, resources). The caller is not authenticated, so the FHIR
+ * servers it may name are those the hook allows an unauthenticated development caller (loopback hosts and the
+ * public HAPI R4 sandbox), whatever the mode. The router is only mounted when `previewEnabled(config)`, and it
+ * refuses cross-origin API calls.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { devDefaultFhirServers, logOrigin, type FhirServerAllowed } from '../auth';
 import type { CdsRequest } from '../cds-hooks/types';
 import { PROJECT_ROOT, type Config } from '../config';
 import { buildPrefetch, FIXTURES_DIR, fixtureResources, listFixtures, type Fixture } from '../fixtures/catalog';
@@ -36,8 +39,10 @@ export function previewEnabled(config: Pick<Config, 'preview' | 'nodeEnv'>): boo
 export interface PreviewDeps {
   registry: ServiceRegistry;
   logger: Logger;
-  /** The hook route's options (FHIR deadline, limits, server guard). */
+  /** The hook route's options (FHIR deadline, limits). */
   invokeOptions: InvokeOptions;
+  /** FHIR servers a preview call may contact. Default: the development allowlist of the hook (loopback, public HAPI). */
+  fhirServerAllowed?: FhirServerAllowed;
   fixturesDir?: string;
   pageDir?: string;
 }
@@ -139,7 +144,8 @@ export function previewRouter(deps: PreviewDeps): Router {
     const result = await invokeHook({ ...service, profile }, hookBody, {
       ...deps.invokeOptions,
       keepEvaluation: true,
-      onRefusedServer: (url) => deps.logger.warn({ service: service.id, url }, 'preview: fhirServer not allowed; not contacted'),
+      fhirServerAllowed: deps.fhirServerAllowed ?? devDefaultFhirServers,
+      onRefusedServer: (url) => deps.logger.warn({ service: service.id, fhirServer: logOrigin(url) }, 'preview: fhirServer not allowed; not contacted'),
     });
     for (const e of result.ruleErrors) deps.logger.warn({ service: service.id, where: e.where, message: e.message }, 'preview: rule expression failed on a resource');
     sendJson(res, {

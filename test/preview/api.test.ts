@@ -144,6 +144,14 @@ describe('API', () => {
       expect(fhir.requests.some((q) => q.url.startsWith('/fhir/Observation?patient=il6cds-combo-persistent-rising-trend'))).toBe(true);
     });
 
+    it('contacts only the FHIR servers the hook allows a development caller', async () => {
+      const before = fhir.requests.length;
+      const r = await fire({ fhirServer: 'http://10.255.255.1/fhir', patientId: 'il6cds-combo-persistent-rising-trend' });
+      expect(r.status).toBe(412);
+      expect(r.body.issue[0].diagnostics).toMatch(/not one this service may contact/);
+      expect(fhir.requests.length).toBe(before);
+    });
+
     it('fails with the hook’s 412 when the server cannot be reached', async () => {
       fhir.setFault({ status: 500 });
       try {
