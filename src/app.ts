@@ -15,6 +15,7 @@ import { cors } from './http/cors';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { requestLog } from './http/request-log';
 import type { Logger } from './logger';
+import { createMetrics, healthRouter, type Lifecycle, type Metrics } from './observability';
 import { previewEnabled, previewRouter } from './preview/router';
 import type { ServiceRegistry } from './services/registry';
 import type { Store } from './store/types';
@@ -30,6 +31,10 @@ export interface AppDeps {
   store?: Store;
   /** Whether a card was issued here and its history row is still waiting to be written (CardHistoryRecorder.isPending). */
   isCardPending?: (cardUuid: string) => boolean;
+  /** Prometheus metrics (startServer builds them with the card-history counters); without: built here. None with METRICS=off. */
+  metrics?: Metrics;
+  /** Shutdown state: once `draining`, /readyz answers 503. */
+  lifecycle?: Lifecycle;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -39,6 +44,10 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.use(securityHeaders());
   app.use(requestLog(logger));
+  const metrics = config.metrics === 'on' ? (deps.metrics ?? createMetrics({ registry: deps.registry })) : undefined;
+  if (metrics) app.use(metrics.middleware);
+  // GET /healthz, /readyz, /metrics: outside /cds-services, so no client JWT (keep them off the public side of the proxy).
+  app.use(healthRouter({ registry: deps.registry, store: deps.store, lifecycle: deps.lifecycle, metrics }));
   app.use(cors);
   // Every /cds-services route (discovery, hooks, feedback) needs a valid client JWT, checked before the body is
   // read; the caller (and its FHIR-server allowlist) is in res.locals.cdsClient. CORS preflights are answered above.
@@ -53,8 +62,8 @@ export function createApp(deps: AppDeps): Express {
     hookRouter({
       registry: deps.registry,
       logger,
-      listeners: deps.hookListeners,
-      invokeOptions,
+      listeners: [...(deps.hookListeners ?? []), ...(metrics ? [metrics.hookListener] : [])],
+      invokeOptions: { ...invokeOptions, onFetched: metrics?.onFetched },
     }),
   );
   if (deps.store) app.use(feedbackRouter({ registry: deps.registry, store: deps.store, logger, isCardPending: deps.isCardPending }));

@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { createCardHistory, type CardHistoryRecorder } from './history';
 import { loadFhirR4Validators } from './hardening/fhir-r4';
 import type { Logger } from './logger';
+import { createMetrics, type Lifecycle, type Metrics } from './observability';
 import { loadServices, type ServiceRegistry } from './services/registry';
 import { openStore, type Store } from './store';
 
@@ -23,6 +24,13 @@ export interface RunningServer {
   store: Store;
   /** The card-history recorder, undefined with CARD_HISTORY=off: `stats` for metrics, `flush()`. */
   history?: CardHistoryRecorder;
+  /** Prometheus metrics (undefined with METRICS=off). */
+  metrics?: Metrics;
+  /**
+   * Graceful shutdown: stops accepting connections, answers /readyz 503, lets in-flight requests finish (their
+   * responses carry `Connection: close`), closes idle keep-alive sockets, after SHUTDOWN_TIMEOUT_MS closes what is
+   * still open, then writes the queued card history and closes the store. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -59,6 +67,8 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     await recorder?.close();
     if (ownStore) await store.close();
   };
+  const lifecycle: Lifecycle = { draining: false };
+  const metrics = deps.metrics ?? (config.metrics === 'on' ? createMetrics({ registry, historyStats: recorder?.stats }) : undefined);
   const app = createApp({
     ...deps,
     auth,
@@ -68,8 +78,18 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     store,
     hookListeners: [...(deps.hookListeners ?? []), ...(recorder ? [recorder.listener] : [])],
     isCardPending: recorder ? (uuid) => recorder.isPending(uuid) : undefined,
+    metrics,
+    lifecycle,
   });
-  const server = http.createServer(app);
+  const server = http.createServer();
+  // Responses not yet finished, so shutdown can end their connections once they are answered.
+  const inFlight = new Set<http.ServerResponse>();
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    if (lifecycle.draining) res.setHeader('Connection', 'close');
+  });
+  server.on('request', app);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -88,6 +108,26 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   logger.info({ port, services: registry.services.map((s) => `${s.id}@${s.ruleSet.version}/${s.profile}`) }, 'il6-cds listening');
 
+  // Shutdown, HTTP part: no new connections; in-flight requests finish and close their connection (no keep-alive
+  // socket is reused while the server goes away); idle sockets close now, the rest after SHUTDOWN_TIMEOUT_MS.
+  const drainHttp = () =>
+    new Promise<void>((resolve) => {
+      lifecycle.draining = true;
+      logger.info({ inFlight: inFlight.size }, 'shutting down: no new connections, finishing in-flight requests');
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+      const force =
+        config.shutdownTimeoutMs > 0
+          ? setTimeout(() => {
+              logger.warn({ inFlight: inFlight.size, timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing the connections still open');
+              server.closeAllConnections();
+            }, config.shutdownTimeoutMs)
+          : undefined;
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
@@ -95,11 +135,9 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     registry,
     store,
     history,
+    metrics,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      })
+      closing ??= drainHttp()
         .then(() => auth.close()).then(shutdownStorage);
       return closing;
     },

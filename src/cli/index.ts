@@ -10,5 +10,5 @@ for (const register of commands) register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`il6-cds: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  process.exitCode = typeof (err as { exitCode?: unknown }).exitCode === 'number' ? (err as { exitCode: number }).exitCode : 1;
 });

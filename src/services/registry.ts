@@ -69,7 +69,8 @@ export function loadServices(dir: string, opts: LoadServicesOptions): ServiceReg
   return new ServiceRegistry(services);
 }
 
-function loadService(dir: string, folder: string, opts: LoadServicesOptions): CdsService {
+/** One service folder (`discovery.json` and `rules.yaml`), checked like at start-up; throws a ServiceLoadError. */
+export function loadService(dir: string, folder: string, opts: LoadServicesOptions): CdsService {
   const file = path.join(dir, 'discovery.json');
   if (!existsSync(file)) throw new ServiceLoadError(file, '(file)', 'missing: every service folder needs a discovery.json');
   let definition: unknown;

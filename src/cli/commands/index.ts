@@ -3,7 +3,10 @@ import type { Command } from 'commander';
 import { registerServe } from './serve';
 import { registerFhirServer } from './fhir-server';
 import { registerFeedbackSummary } from './feedback-summary';
+import { registerLoad } from './load';
+import { registerFire } from './fire';
+import { registerValidateRules } from './validate-rules';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerFhirServer, registerFeedbackSummary];
+export const commands: RegisterCommand[] = [registerServe, registerFhirServer, registerFeedbackSummary, registerLoad, registerFire, registerValidateRules];

@@ -1,0 +1,96 @@
+/**
+ * Operational endpoints, outside `/cds-services` (no client JWT; keep them off the public side of the proxy):
+ *
+ *   GET /healthz   200 while the process serves HTTP at all (liveness)
+ *   GET /readyz    200 when the rule files are loaded, the store answers `ping()` within `pingTimeoutMs` and
+ *                  the server is not shutting down; else 503 with an OperationOutcome naming what is not ready
+ *   GET /metrics   Prometheus exposition (when metrics are on)
+ *
+ * The answers name checks, never hosts, paths or credentials.
+ */
+import { Router } from 'express';
+import { sendOutcome } from '../http/errors';
+import { OperationOutcomeError, outcome, type IssueInput } from '../outcomes';
+import type { ServiceRegistry } from '../services/registry';
+import type { Store } from '../store/types';
+import type { Metrics } from './metrics';
+
+/** Shared between the server (which starts shutting down) and the readiness probe. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+export interface HealthDeps {
+  registry: ServiceRegistry;
+  store?: Pick<Store, 'ping' | 'kind'>;
+  lifecycle?: Lifecycle;
+  metrics?: Metrics;
+  /** Longest wait for the store's answer (default 2000 ms). */
+  pingTimeoutMs?: number;
+}
+
+export interface ReadyReport {
+  ready: boolean;
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+export async function readiness(deps: HealthDeps): Promise<ReadyReport> {
+  const checks: ReadyReport['checks'] = [];
+  const ids = deps.registry.services.map((s) => s.id);
+  checks.push(
+    ids.length > 0
+      ? { name: 'rules', ok: true, detail: `${ids.length} CDS service(s) loaded: ${ids.join(', ')}` }
+      : { name: 'rules', ok: false, detail: 'no CDS service (rule file) is loaded' },
+  );
+  if (deps.store) {
+    const kind = deps.store.kind;
+    try {
+      await withTimeout(deps.store.ping(), deps.pingTimeoutMs ?? 2000);
+      checks.push({ name: 'store', ok: true, detail: `the ${kind} store answers` });
+    } catch (err) {
+      const why = err instanceof PingTimeout ? `did not answer within ${deps.pingTimeoutMs ?? 2000} ms` : 'cannot be reached';
+      checks.push({ name: 'store', ok: false, detail: `the ${kind} store (card history and feedback) ${why}` });
+    }
+  }
+  if (deps.lifecycle?.draining) checks.push({ name: 'shutdown', ok: false, detail: 'the service is shutting down' });
+  return { ready: checks.every((c) => c.ok), checks };
+}
+
+export function healthRouter(deps: HealthDeps): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    const report = await readiness(deps);
+    if (report.ready) {
+      res.json({ status: 'ready', checks: report.checks });
+      return;
+    }
+    const issues: IssueInput[] = report.checks
+      .filter((c) => !c.ok)
+      .map((c) => ({ code: 'transient', severity: 'error', expression: c.name, diagnostics: `Not ready: ${c.detail}.` }));
+    sendOutcome(res, new OperationOutcomeError(503, outcome(issues)));
+  });
+  const metrics = deps.metrics;
+  if (metrics) {
+    router.get('/metrics', async (_req, res) => {
+      const { contentType, body } = await metrics.render();
+      res.setHeader('Cache-Control', 'no-store');
+      res.type(contentType).send(body);
+    });
+  }
+  return router;
+}
+
+class PingTimeout extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PingTimeout()), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
