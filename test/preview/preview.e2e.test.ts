@@ -126,6 +126,24 @@ describeInChromium('preview page in headless Chromium', () => {
     expect(await card.getAttribute('class')).not.toContain('dismissed');
   });
 
+  it('is usable from the keyboard: chart points take focus, the dismiss menu opens and moves with arrows', async () => {
+    await page.focus('#chart .pt-series >> nth=1');
+    await page.locator('#tooltip').waitFor({ state: 'visible' });
+    expect(await page.locator('#tooltip').textContent()).toMatch(/IL-6 4\.6 pg\/mL/);
+    await page.keyboard.press('Escape');
+    expect(await page.locator('#tooltip').isHidden()).toBe(true);
+
+    const card = page.locator('#cards .card[data-topic="il6-trend"]');
+    await card.locator('.btn-dismiss').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.classList.contains('menu-item') ?? false);
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Already addressed');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Patient declined');
+    await page.keyboard.press('Escape');
+    expect(await card.locator('details.dismiss').getAttribute('open')).toBeNull();
+  });
+
   it('shows a tooltip for a point on hover', async () => {
     await page.hover('#chart .pt-series >> nth=0');
     const tip = page.locator('#tooltip');

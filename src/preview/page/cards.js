@@ -136,11 +136,23 @@ function dismissMenu(article, reasons, id) {
     b.addEventListener('click', () => choose(r));
     menu.append(b);
   });
+  // Menu keys: the first reason gets focus on opening, arrows move, Escape closes.
+  details.addEventListener('toggle', () => {
+    if (details.open) menu.querySelector('.menu-item')?.focus();
+  });
   details.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && details.open) {
       details.open = false;
       summary.focus();
+      return;
     }
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+    const items = [...menu.querySelectorAll('.menu-item')];
+    if (items.length === 0) return;
+    e.preventDefault();
+    const at = items.indexOf(document.activeElement);
+    const next = e.key === 'ArrowDown' ? (at + 1) % items.length : (at - 1 + items.length) % items.length;
+    items[next].focus();
   });
   details.append(summary, menu);
   return details;

@@ -101,7 +101,7 @@ function timeTicks(t0, t1, max) {
   return [];
 }
 
-/** How a band reads in the legend: "< 1.5", "1.5–3", "> 7". */
+/** How a band reads in the legend: "< 10", "10–20", "> 20". */
 export function bandRange(bands, i) {
   const b = bands[i];
   const prev = bands[i - 1];
@@ -331,7 +331,7 @@ export function drawChart(container, chart, tooltip) {
     if (!isSecondary && p.usedBy.length > 0 && style.role !== 'excluded' && style.role !== 'excluded-novalue') {
       svg('circle', { r: 10, fill: 'none', stroke: style.colour ?? SERIES_COLOUR, 'stroke-opacity': 0.35, 'stroke-width': 2.5, class: 'halo' }, g);
     }
-    drawMark(g, style, isSecondary ? 6 : 6, isSecondary);
+    drawMark(g, style, 6, isSecondary);
     if (p.comparator && p.value !== null) {
       const up = p.comparator.startsWith('>');
       const d = up ? 'M0,-9 L0,-17 M-3.5,-13.5 L0,-17 L3.5,-13.5' : 'M0,9 L0,17 M-3.5,13.5 L0,17 L3.5,13.5';
