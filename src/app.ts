@@ -68,7 +68,10 @@ export function createApp(deps: AppDeps): Express {
   );
   if (deps.store) app.use(feedbackRouter({ registry: deps.registry, store: deps.store, logger, isCardPending: deps.isCardPending }));
   // The card preview page (GET /, /preview/…): no authentication, so only where enabled (never by default in production).
-  if (previewEnabled(config)) app.use(previewRouter({ registry: deps.registry, logger, invokeOptions }));
+  if (previewEnabled(config)) {
+    if (config.nodeEnv === 'production') logger.warn({ preview: 'on' }, 'PREVIEW=on in production: GET / and /preview/api/ serve patient data without authentication');
+    app.use(previewRouter({ registry: deps.registry, logger, invokeOptions }));
+  }
   app.use(notFoundHandler);
   app.use(errorHandler(logger, config.bodyLimitBytes));
   return app;
