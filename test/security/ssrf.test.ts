@@ -119,7 +119,7 @@ describe('item 55: the FHIR-server allowlist (SSRF guard)', () => {
       expect(other.requests.length).toBeGreaterThan(0);
       // 192.0.2.0/24 is TEST-NET-1: never routed; a 412 in milliseconds shows no connection was even tried.
       const started = Date.now();
-      const refused = await call(svcUrl, { body: hookRequest(PATIENT, { fhirServer: 'http://192.0.2.10/fhir', fhirAuthorization: { access_token: ACCESS_TOKEN, token_type: 'Bearer' } }) });
+      const refused = await call(svcUrl, { body: hookRequest(PATIENT, { fhirServer: 'http://192.0.2.10/fhir', fhirAuthorization: { access_token: ACCESS_TOKEN, token_type: 'Bearer', expires_in: 300, scope: 'patient/*.read', subject: 'il6-cds' } }) });
       expect(refused.status).toBe(412);
       expect(Date.now() - started).toBeLessThan(1_000);
       const metadata = await call(svcUrl, { body: hookRequest(PATIENT, { fhirServer: 'http://169.254.169.254/latest/meta-data' }) });
