@@ -15,11 +15,12 @@ type Validator = ((data: unknown) => boolean) & { errors?: { instancePath: strin
 
 export const GENERATED_VALIDATORS = path.join(__dirname, '..', 'generated', 'fhir-r4-validators.js');
 
-let validators: Readonly<Record<string, Validator>> | undefined;
+const loaded = new Map<string, Readonly<Record<string, Validator>>>();
 
 /** Loads the generated validators (once). Throws with instructions when they were not generated. */
 export function loadFhirR4Validators(file: string = GENERATED_VALIDATORS): Readonly<Record<string, Validator>> {
-  if (validators) return validators;
+  const cached = loaded.get(file);
+  if (cached) return cached;
   let mod: Record<string, Validator>;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -33,7 +34,8 @@ export function loadFhirR4Validators(file: string = GENERATED_VALIDATORS): Reado
     }
     throw err;
   }
-  validators = Object.freeze(Object.assign(Object.create(null) as Record<string, Validator>, mod));
+  const validators = Object.freeze(Object.assign(Object.create(null) as Record<string, Validator>, mod));
+  loaded.set(file, validators);
   return validators;
 }
 
@@ -80,7 +82,7 @@ export function screenResources(resources: readonly FhirResource[]): Screened {
 
 /** Counts per resource type, for a log line. */
 export function summarizeInvalid(invalid: readonly InvalidResource[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const i of invalid) out[i.resourceType] = (out[i.resourceType] ?? 0) + 1;
-  return out;
+  const counts = new Map<string, number>(); // not an object: resource types like "constructor" are data
+  for (const i of invalid) counts.set(i.resourceType, (counts.get(i.resourceType) ?? 0) + 1);
+  return Object.fromEntries(counts);
 }

@@ -1,0 +1,128 @@
+/**
+ * Bad input that breaks nothing: body size and nesting limits, no `__proto__`, security headers, and prefetch
+ * resources that are not valid FHIR R4 left out of the evaluation and reported (never a crash), with
+ * authentication on.
+ */
+import { Writable } from 'node:stream';
+import type { Bundle, FhirResource, Observation } from 'fhir/r4';
+import { signDevToken } from '../../src/auth';
+import type { CdsResponse } from '../../src/cds-hooks/types';
+import { buildPrefetch, fixtureResources, listFixtures } from '../../src/fixtures/catalog';
+import { createLogger } from '../../src/logger';
+import type { RunningServer } from '../../src/server';
+import { findingCodes, hookRequest } from '../support/cds-client';
+import { startTestService } from '../support/service';
+import { call } from './support/issuers';
+
+const SERVICE = 'il6-inflammation';
+const fixture = listFixtures().find((f) => f.slug === 'combo-persistent-rising-trend')!;
+const PATIENT = fixture.expected.patient;
+const resources = fixtureResources(fixture);
+let server: RunningServer;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  const logger = createLogger('debug', new Writable({ write: (chunk: Buffer, _e, cb) => (logLines.push(chunk.toString()), cb()) }));
+  server = await startTestService({ config: { auth: 'required', bodyLimitBytes: 64 * 1024, jsonMaxDepth: 32 }, logger });
+});
+afterAll(() => server?.close());
+
+const url = () => `${server.url}/cds-services/${SERVICE}`;
+const templates = () => server.registry.get(SERVICE)!.definition.prefetch!;
+const fullPrefetch = () => buildPrefetch(templates(), resources, PATIENT) as Record<string, FhirResource | null>;
+async function hook(body: unknown, headers: Record<string, string> = {}) {
+  return call(url(), { token: await signDevToken({ aud: url() }), body, headers });
+}
+
+function nested(depth: number): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = i % 2 ? { a: v } : [v];
+  return v;
+}
+
+describe('input hardening', () => {
+  it('a body over BODY_LIMIT_BYTES → 413 OperationOutcome (authenticated caller)', async () => {
+    const res = await hook(JSON.stringify({ ...hookRequest(PATIENT), extension: { 'org.example.pad': 'x'.repeat(70 * 1024) } }));
+    expect(res.status).toBe(413);
+    expect((res.body as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  it('an unauthenticated caller gets 401 before its body is even read (no 413, no parse)', async () => {
+    const res = await call(url(), { body: 'x'.repeat(200 * 1024) });
+    expect(res.status).toBe(401);
+  });
+
+  it('nesting deeper than JSON_MAX_DEPTH → 400; at the limit → accepted', async () => {
+    const deep = await hook({ ...hookRequest(PATIENT), extension: { 'org.example.deep': nested(40) } });
+    expect(deep.status).toBe(400);
+    expect(JSON.stringify(deep.body)).toMatch(/deeper than 32 levels/);
+    const veryDeep = await hook(`{"hook":"patient-view","x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`);
+    expect(veryDeep.status).toBe(400);
+    const ok = await hook({ ...hookRequest(PATIENT), prefetch: fullPrefetch(), extension: { 'org.example.deep': nested(25) } });
+    expect(ok.status).toBe(200);
+  });
+
+  it('a "__proto__" key anywhere → 400, and nothing is polluted', async () => {
+    const body = `{"hook":"patient-view","hookInstance":"${crypto.randomUUID()}","context":{"userId":"Practitioner/x","patientId":"${PATIENT}","__proto__":{"polluted":true}}}`;
+    const res = await hook(body);
+    expect(res.status).toBe(400);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('security headers on every response (200, 401, 404): CSP, nosniff, no framing, HSTS, no-store, no X-Powered-By', async () => {
+    const responses = [await hook({ ...hookRequest(PATIENT), prefetch: fullPrefetch() }), await call(url(), { body: {} }), await call(`${server.url}/nothing-here`)];
+    expect(responses.map((r) => r.status)).toEqual([200, 401, 404]);
+    for (const r of responses) {
+      expect(r.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(r.headers.get('x-frame-options')).toBe('DENY');
+      expect(r.headers.get('strict-transport-security')).toMatch(/max-age=31536000/);
+      expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.headers.get('x-powered-by')).toBeNull();
+      expect(r.headers.get('access-control-allow-origin')).toBe('*'); // CORS still works (item 12)
+    }
+  });
+});
+
+describe('prefetch resources that are not valid FHIR R4', () => {
+  it('are left out of the evaluation and reported in the log (type, path, keyword — no values); the call succeeds', async () => {
+    const baseline = await hook({ ...hookRequest(PATIENT), prefetch: fullPrefetch() });
+    expect(baseline.status).toBe(200);
+    const prefetch = fullPrefetch();
+    const obs = prefetch.observations as Bundle;
+    const bogus: unknown[] = [
+      { resourceType: 'Observation', id: 'bad-1', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'high' } },
+      { resourceType: 'Observation', id: 'bad-2', status: 'not-a-status', code: { text: 'x' } },
+      { resourceType: 'Observation', id: 'bad-3', status: 'final', code: { text: 'x' }, effectiveDateTime: '2024-13-45', secretNote: 'PHI-LIKE-VALUE' },
+      { resourceType: 'NotAResource', id: 'bad-4' },
+      { resourceType: 'constructor', id: 'bad-5' },
+    ];
+    prefetch.observations = { ...obs, entry: [...(obs.entry ?? []), ...bogus.map((resource) => ({ resource: resource as FhirResource }))] };
+    const res = await hook({ ...hookRequest(PATIENT), prefetch });
+    expect(res.status).toBe(200);
+    expect(findingCodes(res.body as CdsResponse)).toEqual(findingCodes(baseline.body as CdsResponse));
+    const report = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'resources that are not valid FHIR R4 were left out of the evaluation');
+    expect(report).toBeDefined();
+    expect(report!.invalid).toEqual({ Observation: 3, NotAResource: 1, constructor: 1 });
+    expect(JSON.stringify(report)).not.toMatch(/high|PHI-LIKE-VALUE|2024-13-45|bad-\d/);
+    expect(report!.problems).toEqual(
+      expect.arrayContaining([
+        { resourceType: 'Observation', path: '/valueQuantity/value', keyword: 'type' },
+        { resourceType: 'NotAResource', path: '/resourceType', keyword: 'unknown-resource-type' },
+      ]),
+    );
+  });
+
+  it('an invalid IL-6 result is not evaluated: the findings are those of the record without it', async () => {
+    // The latest IL-6 result, broken: the service must not base advice on it.
+    const il6 = resources.filter((r): r is Observation => r.resourceType === 'Observation' && !!r.code.coding?.some((c) => c.code === '26881-3'));
+    const latest = il6.sort((x, y) => String(y.effectiveDateTime).localeCompare(String(x.effectiveDateTime)))[0]!;
+    const without = resources.filter((r) => r !== latest);
+    const broken = { ...latest, valueQuantity: { ...latest.valueQuantity, value: String(latest.valueQuantity?.value) } } as unknown as FhirResource;
+    const expected = await hook({ ...hookRequest(PATIENT), prefetch: buildPrefetch(templates(), without, PATIENT) });
+    const actual = await hook({ ...hookRequest(PATIENT), prefetch: buildPrefetch(templates(), [...without, broken], PATIENT) });
+    expect(actual.status).toBe(200);
+    expect(findingCodes(actual.body as CdsResponse)).toEqual(findingCodes(expected.body as CdsResponse));
+  });
+});
