@@ -8,9 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config';
-import { loadRuleFile, RuleFileError } from '../../engine/load';
 import type { RuleSet } from '../../engine/model';
-import { loadService, ServiceLoadError } from '../../services/registry';
 import { CliError, processIo, type CliIo } from './io';
 
 export interface RuleCheck {
@@ -38,6 +36,8 @@ export interface ValidateResult {
 }
 
 export async function runValidateRules(opts: ValidateOptions, io: CliIo = processIo): Promise<ValidateResult> {
+  // Loaded here, not at start-up of every CLI command: the FHIRPath engine takes a second to load.
+  const engine = { ...(await import('../../engine/load')), ...(await import('../../services/registry')) };
   const targets = opts.paths?.length ? opts.paths.map((p) => path.resolve(p)) : [defaultServicesDir()];
   const checks: RuleCheck[] = [];
   for (const target of targets) {
@@ -46,11 +46,11 @@ export async function runValidateRules(opts: ValidateOptions, io: CliIo = proces
       continue;
     }
     if (statSync(target).isFile()) {
-      checks.push(checkRuleFile(target));
+      checks.push(checkRuleFile(target, engine));
       continue;
     }
     if (isServiceFolder(target)) {
-      checks.push(checkServiceFolder(target));
+      checks.push(checkServiceFolder(target, engine));
       continue;
     }
     const folders = readdirSync(target)
@@ -58,7 +58,7 @@ export async function runValidateRules(opts: ValidateOptions, io: CliIo = proces
       .map((name) => path.join(target, name))
       .filter((p) => statSync(p).isDirectory());
     if (folders.length === 0) checks.push({ path: rel(target), ok: false, file: rel(target), rule: '(directory)', reason: 'holds no service folder (discovery.json + rules.yaml) and no rule file' });
-    for (const folder of folders) checks.push(checkServiceFolder(folder));
+    for (const folder of folders) checks.push(checkServiceFolder(folder, engine));
   }
   const result = { ok: checks.every((c) => c.ok), checks };
   if (opts.json) io.out(JSON.stringify(result, null, 2));
@@ -86,7 +86,9 @@ function isServiceFolder(dir: string): boolean {
   return existsSync(path.join(dir, 'rules.yaml')) || existsSync(path.join(dir, 'discovery.json'));
 }
 
-function checkRuleFile(file: string): RuleCheck {
+type Engine = typeof import('../../engine/load') & typeof import('../../services/registry');
+
+function checkRuleFile(file: string, { loadRuleFile, RuleFileError }: Engine): RuleCheck {
   try {
     return ok(rel(file), loadRuleFile(file));
   } catch (err) {
@@ -95,7 +97,7 @@ function checkRuleFile(file: string): RuleCheck {
   }
 }
 
-function checkServiceFolder(dir: string): RuleCheck {
+function checkServiceFolder(dir: string, { loadService, ServiceLoadError }: Engine): RuleCheck {
   try {
     return ok(rel(dir), loadService(dir, path.basename(dir), { profile: 'default' }).ruleSet);
   } catch (err) {
