@@ -1,5 +1,5 @@
 /** The pure parts of the CLI and the metrics: id prefixes, terminal rendering of cards, fetch-error classes. */
-import type { Bundle } from 'fhir/r4';
+import type { Bundle, Observation } from 'fhir/r4';
 import { checkPrefix, MAX_ID_LENGTH, prefixedId, withPrefix } from '../../src/cli/commands/fixture-ids';
 import { formatCards, markdownToText } from '../../src/cli/commands/print-cards';
 import { escapeMarkdown, table } from '../../src/cards/markdown';
@@ -38,13 +38,10 @@ describe('fixture ids with --prefix', () => {
         expect(ids.has(ref.slice('"reference":"'.length, -1))).toBe(true);
       }
     }
-    const outside: Bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: [{ resource: { resourceType: 'Observation', id: 'o1', status: 'final', code: {}, subject: { reference: 'Patient/elsewhere' } }, request: { method: 'PUT', url: 'Observation/o1' } }],
-    };
+    const observation: Observation = { resourceType: 'Observation', id: 'o1', status: 'final', code: {}, subject: { reference: 'Patient/elsewhere' } };
+    const outside: Bundle<Observation> = { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: observation, request: { method: 'PUT', url: 'Observation/o1' } }] };
     const rewritten = withPrefix(outside, 'p1');
-    expect((rewritten.entry![0]!.resource as { subject: { reference: string } }).subject.reference).toBe('Patient/elsewhere');
+    expect(rewritten.entry![0]!.resource!.subject!.reference).toBe('Patient/elsewhere');
     expect(outside.entry![0]!.resource!.id).toBe('o1'); // the input is not changed
   });
 });
