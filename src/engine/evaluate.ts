@@ -64,7 +64,8 @@ export class Evaluation {
   private readonly items = new Map<string, Item[]>();
   private readonly relations = new Map<string, Map<Item, RelationMatch[]>>();
   private readonly sets = new Map<string, Item[]>();
-  private readonly codings = new Map<string, Map<FhirResource, { system?: unknown; code?: unknown }[]>>();
+  /** Fact name → resources its code pre-selection admits (built on first use, one pass over the resources). */
+  private candidates?: Map<string, FhirResource[]>;
   private readonly fired = new Set<string>();
   private readonly cutoffs = new Map<Duration, number>();
 
@@ -104,26 +105,32 @@ export class Evaluation {
 
   private extract(fact: CompiledFact): Item[] {
     const out: Item[] = [];
-    for (const type of fact.resourceTypes) {
-      for (const r of this.byType.get(type) ?? []) {
-        if (fact.code && !this.codeMatches(fact, r)) continue;
-        if (fact.where && !this.test(fact.where, r, fact.name)) continue;
-        out.push(this.toItem(fact, r, out.length));
-      }
+    const pool = fact.code ? (this.codeCandidates().get(fact.name) ?? []) : [...fact.resourceTypes].flatMap((t) => this.byType.get(t) ?? []);
+    for (const r of pool) {
+      if (fact.where && !this.test(fact.where, r, fact.name)) continue;
+      out.push(this.toItem(fact, r, out.length));
     }
     return out.sort(byTime);
   }
 
-  private codeMatches(fact: CompiledFact, r: FhirResource): boolean {
-    const code = fact.code!;
-    let memo = this.codings.get(code.path);
-    if (!memo) this.codings.set(code.path, (memo = new Map()));
-    let codings = memo.get(r);
-    if (!codings) {
-      codings = CodeSetMatcher.codings(this.eval(code.compiled, r, fact.name));
-      memo.set(r, codings);
+  private codeCandidates(): Map<string, FhirResource[]> {
+    if (this.candidates) return this.candidates;
+    const candidates = new Map<string, FhirResource[]>();
+    for (const group of this.profile.codeIndexes) {
+      for (const type of group.resourceTypes) {
+        for (const r of this.byType.get(type) ?? []) {
+          for (const c of CodeSetMatcher.codings(this.eval(group.compiled, r, group.path))) {
+            group.index.factsFor(c.system, c.code, (fact) => {
+              if (!this.profile.facts[fact]!.resourceTypes.has(type)) return;
+              let list = candidates.get(fact);
+              if (!list) candidates.set(fact, (list = []));
+              if (list[list.length - 1] !== r) list.push(r);
+            });
+          }
+        }
+      }
     }
-    return code.sets.some((s) => codings!.some((c) => s.has(c.system, c.code)));
+    return (this.candidates = candidates);
   }
 
   private toItem(fact: CompiledFact, r: FhirResource, n: number): Item {

@@ -3,8 +3,7 @@
  * evaluated per request. Two functions are added to the language:
  *   - `deref()`: resolves References against the resources of the current request (medicationReference →
  *     Medication), so rules can read what a reference points to;
- *   - `inCodeSet(%set)`: true when any input Coding or CodeableConcept has a code of the set (exact codes and
- *     code prefixes for hierarchical systems such as ICD-10-CM).
+ *   - `inCodeSet(%set)`: true when any input Coding or CodeableConcept has a code of the set (`code-sets.ts`).
  * fhirpath.js only reports unknown functions and variables when it evaluates them; `checkExpression` finds
  * them at load time so a typo stops start-up instead of failing a hook call.
  */
@@ -12,50 +11,13 @@ import * as fhirpath from 'fhirpath';
 import type { UserInvocationTable } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
-import type { CodeEntry } from './rule-file';
+import { CodeSetMatcher } from './code-sets';
+import { compileFast, Fallback, type FastFn } from './fhirpath-fast';
 
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
 
 /** Environment variable through which `deref()` sees the request's resources. */
 export const POOL_VAR = '__pool';
-
-export class CodeSetMatcher {
-  private readonly exact = new Set<string>();
-  private readonly prefixes = new Map<string, string[]>();
-
-  constructor(
-    readonly name: string,
-    entries: CodeEntry[],
-  ) {
-    for (const e of entries) {
-      if (e.code !== undefined) this.exact.add(`${e.system}|${e.code}`);
-      if (e.prefix !== undefined) {
-        const list = this.prefixes.get(e.system) ?? [];
-        list.push(e.prefix);
-        this.prefixes.set(e.system, list);
-      }
-    }
-  }
-
-  has(system: unknown, code: unknown): boolean {
-    if (typeof system !== 'string' || typeof code !== 'string') return false;
-    if (this.exact.has(`${system}|${code}`)) return true;
-    return this.prefixes.get(system)?.some((p) => code.startsWith(p)) ?? false;
-  }
-
-  /** Codings of a Coding, a CodeableConcept, or a list of either. */
-  static codings(value: unknown): { system?: unknown; code?: unknown }[] {
-    if (Array.isArray(value)) return value.flatMap((v) => CodeSetMatcher.codings(v));
-    if (!value || typeof value !== 'object') return [];
-    const v = value as { coding?: unknown; system?: unknown; code?: unknown };
-    if (Array.isArray(v.coding)) return v.coding as { system?: unknown; code?: unknown }[];
-    return 'code' in v ? [v] : [];
-  }
-
-  matchesAny(value: unknown): boolean {
-    return CodeSetMatcher.codings(value).some((c) => this.has(c.system, c.code));
-  }
-}
 
 /** Unwraps fhirpath.js's internal ResourceNode to the plain JSON value it holds. */
 function plain(node: unknown): unknown {
@@ -94,10 +56,38 @@ const userInvocationTable: UserInvocationTable = {
   },
 };
 
-/** Compiles `expression` for the R4 model with the rule-file functions. Throws on syntax errors. */
+/**
+ * Compiles `expression` for the R4 model with the rule-file functions. Throws on syntax errors.
+ * Per resource type, the expression is also compiled to a plain closure where `fhirpath-fast.ts` can; the
+ * closure answers, or defers to fhirpath.js for any input it does not reproduce exactly.
+ */
 export function compileFhirPath(expression: string): Compiled {
-  const fn = fhirpath.compile(expression, r4Model, { userInvocationTable });
-  return (resource, env) => fn(resource, env) as unknown[];
+  const slow = fhirpath.compile(expression, r4Model, { userInvocationTable });
+  const evaluateSlow = (resource: unknown, env: Record<string, unknown>) => slow(resource, env) as unknown[];
+  const fastByType = new Map<string, FastFn | null>();
+  return (resource, env) => {
+    const type = (resource as { resourceType?: unknown } | null)?.resourceType;
+    if (typeof type !== 'string') return evaluateSlow(resource, env);
+    let fast = fastByType.get(type);
+    if (fast === undefined) {
+      fast = compileFast(expression, type) ?? null;
+      fastByType.set(type, fast);
+    }
+    if (fast) {
+      try {
+        return fast(resource, env);
+      } catch (err) {
+        if (!(err instanceof Fallback)) throw err;
+      }
+    }
+    return evaluateSlow(resource, env);
+  };
+}
+
+/** fhirpath.js alone, without the compiled fast path (for the equivalence tests). */
+export function compileFhirPathInterpreted(expression: string): Compiled {
+  const slow = fhirpath.compile(expression, r4Model, { userInvocationTable });
+  return (resource, env) => slow(resource, env) as unknown[];
 }
 
 /** Variables fhirpath.js itself defines. */
@@ -165,3 +155,5 @@ function functionExists(name: string): boolean {
   }
   return known;
 }
+
+export { CodeSetMatcher };

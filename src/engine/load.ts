@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import Ajv from 'ajv';
 import YAML from 'yaml';
 import { pointerToPath } from '../cds-hooks/validation';
+import { CodeIndex } from './code-sets';
 import { checkExpression, CodeSetMatcher, compileFhirPath, POOL_VAR, type Compiled } from './fhirpath';
 import type {
   CompiledChart,
@@ -129,7 +130,7 @@ class Compiler {
       }
       profiles[name] = this.compileProfile(name, pdef.description, pdef.parameters);
     }
-    return { file: this.file, def: d, id: d.id, version: d.version, codeSets: this.codeSets, profiles };
+    return { file: this.file, def: d, id: d.id, version: d.version, expressions: [...this.fhirpathCache.keys()], codeSets: this.codeSets, profiles };
   }
 
   private compileProfile(name: string, description: string, overrides: Record<string, number | string>): Profile {
@@ -164,6 +165,14 @@ class Compiler {
     }
     const facts: Record<string, CompiledFact> = {};
     for (const [fname, fdef] of Object.entries(this.def.facts)) facts[fname] = this.compileFact(fname, fdef, ctx);
+    const codeIndexes: Profile['codeIndexes'] = [];
+    for (const fact of Object.values(facts)) {
+      if (!fact.code) continue;
+      let group = codeIndexes.find((g) => g.path === fact.code!.path);
+      if (!group) codeIndexes.push((group = { path: fact.code.path, compiled: fact.code.compiled, resourceTypes: new Set(), index: new CodeIndex() }));
+      for (const t of fact.resourceTypes) (group.resourceTypes as Set<string>).add(t);
+      for (const set of fact.code.sets) group.index.add(fact.name, set);
+    }
     const relations: Record<string, CompiledRelation> = {};
     for (const [rname, r] of Object.entries(this.def.relations ?? {})) {
       if (!(r.of in facts)) this.fail(`relations.${rname}.of`, `unknown fact "${r.of}"`);
@@ -196,7 +205,7 @@ class Compiler {
     const findings: CompiledFinding[] = this.def.findings.map((f, i) => this.compileFinding(f, i, scope));
     this.compileNotes(findings, scope);
     const chart = this.def.chart ? this.compileChart(this.def.chart, facts, relations, bands) : undefined;
-    return { name, description, numbers, durations, display, bands, facts, relations, sets, findings, ...(chart ? { chart } : {}) };
+    return { name, description, numbers, durations, display, bands, facts, codeIndexes, relations, sets, findings, ...(chart ? { chart } : {}) };
   }
 
   /** The preview chart: plotted facts need values, marks must be relations of the series fact. */

@@ -4,6 +4,7 @@
  */
 import type { FhirResource } from 'fhir/r4';
 import type { Band, Measured, ValueTest } from './quantity';
+import type { CodeIndex } from './code-sets';
 import type { CodeSetMatcher, Compiled } from './fhirpath';
 import type { Duration } from './time';
 import type { CardTextDef, ChecklistDef, FindingDef, RuleFile } from './rule-file';
@@ -121,6 +122,8 @@ export interface Profile {
   display: Record<string, string>;
   bands: Record<string, Band[]>;
   facts: Record<string, CompiledFact>;
+  /** Facts that pre-select by code, grouped by code path, with one index of codes → facts per group. */
+  codeIndexes: { path: string; compiled: Compiled; resourceTypes: ReadonlySet<string>; index: CodeIndex }[];
   relations: Record<string, CompiledRelation>;
   sets: Record<string, CompiledSet>;
   findings: CompiledFinding[];
@@ -143,6 +146,8 @@ export interface RuleSet {
   def: RuleFile;
   id: string;
   version: string;
+  /** Every distinct FHIRPath expression of the file, each compiled once. */
+  expressions: string[];
   codeSets: Record<string, CodeSetMatcher>;
   profiles: Record<string, Profile>;
 }

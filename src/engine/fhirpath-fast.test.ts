@@ -1,0 +1,115 @@
+/**
+ * The compiled fast path must give exactly what fhirpath.js gives: every FHIRPath expression of the shipped
+ * rule files, on every fixture resource and on dozens of mutations of each (missing elements, wrong types,
+ * repeated codings, other choice types, odd statuses).
+ */
+import path from 'node:path';
+import type { FhirResource } from 'fhir/r4';
+import { fixtureResources, listFixtures } from '../fixtures/catalog';
+import { compileFast, Fallback } from './fhirpath-fast';
+import { compileFhirPathInterpreted, POOL_VAR } from './fhirpath';
+import { loadRuleFile } from './load';
+
+const ruleSets = [
+  loadRuleFile(path.join(__dirname, '../../cds-services/il6-inflammation/rules.yaml')),
+  loadRuleFile(path.join(__dirname, '../../test/fixtures/services/hscrp-advisor/rules.yaml')),
+];
+const resources = listFixtures().flatMap((f) => fixtureResources(f, new Date(Date.UTC(2026, 5, 1))));
+
+function mutations(r: FhirResource): unknown[] {
+  const base = r as unknown as Record<string, unknown>;
+  const out: Record<string, unknown>[] = [];
+  for (const key of Object.keys(base)) if (key !== 'resourceType') out.push(Object.fromEntries(Object.entries(base).filter(([k]) => k !== key)));
+  const variants: Record<string, unknown>[] = [
+    { status: 'preliminary' },
+    { status: 'entered-in-error' },
+    { status: 5 },
+    { status: ['final', 'amended'] },
+    { status: '' },
+    { code: { coding: [{ system: 'http://loinc.org', code: '26881-3' }, { system: 'http://loinc.org', code: '26881-3' }] } },
+    { code: { coding: [{ code: '26881-3' }], text: 'IL-6' } },
+    { code: { coding: { system: 'http://loinc.org', code: '26881-3' } } },
+    { code: 'IL-6' },
+    { effectiveDateTime: undefined, effectivePeriod: { start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' } },
+    { effectiveDateTime: undefined, effectiveInstant: '2026-01-01T00:00:00.000Z' },
+    { effectiveDateTime: 20260101 },
+    { valueQuantity: undefined, valueString: '<1.5 pg/mL' },
+    { valueQuantity: undefined, valueCodeableConcept: { text: 'detected' } },
+    { valueQuantity: { value: '5', unit: 'pg/mL' } },
+    { dataAbsentReason: { coding: [{ code: 'error' }] } },
+    { verificationStatus: { coding: [{ code: 'refuted' }, { code: 'confirmed' }] } },
+    { verificationStatus: { coding: [{ code: 'refuted', system: 5 }] } },
+    { clinicalStatus: { coding: [{ code: 'active' }, { code: 'resolved' }] } },
+    { class: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'EMER' }] },
+    { class: { code: 'IMP' } },
+    { category: [{ coding: [{ system: 'http://snomed.info/sct', code: '387713003' }] }] },
+    { performer: [{ display: 'Lab A' }, { display: 'Lab A' }, { reference: 'Organization/b' }] },
+    { method: { text: 'ECLIA' } },
+    { gender: 'female' },
+    { gender: ['male'] },
+    { referenceRange: [{ high: { value: 7, unit: 'pg/mL', code: 'pg/mL' } }, { low: { value: 1, code: 'ng/L' } }] },
+    { onsetDateTime: undefined, onsetPeriod: { start: '2026-01-01' } },
+    { onsetDateTime: undefined, onsetString: 'last week' },
+    { abatementDateTime: '2026-02-01T00:00:00Z' },
+    { period: { start: '2026-01-01T00:00:00Z' } },
+    { performedDateTime: undefined, performedPeriod: { start: '2026-01-01T00:00:00Z', end: '2026-01-01T04:00:00Z' } },
+  ];
+  for (const v of variants) out.push({ ...base, ...v });
+  return [base, ...out];
+}
+
+describe('compiled FHIRPath equals fhirpath.js', () => {
+  const inputs = resources.flatMap(mutations);
+  const types = [...new Set(resources.map((r) => r.resourceType))];
+  const pool = new Map(resources.filter((r) => r.id).map((r) => [`${r.resourceType}/${r.id}`, r]));
+
+  for (const rs of ruleSets) {
+    const profile = rs.profiles.default!;
+    const env = { ...profile.numbers, ...rs.codeSets, patient: resources.find((r) => r.resourceType === 'Patient'), [POOL_VAR]: pool };
+
+    it.each(rs.expressions.map((e) => [e] as const))(`${rs.id}: %s`, (expression) => {
+      const slow = compileFhirPathInterpreted(expression);
+      let compared = 0;
+      for (const type of types) {
+        const fast = compileFast(expression, type);
+        if (!fast) continue;
+        for (const input of inputs.filter((x) => (x as { resourceType: string }).resourceType === type)) {
+          let want: unknown;
+          try {
+            want = slow(input, env);
+          } catch {
+            want = 'error';
+          }
+          let got: unknown;
+          try {
+            got = fast(input, env);
+          } catch (err) {
+            if (err instanceof Fallback) continue;
+            got = 'error';
+          }
+          expect({ input, result: got }).toEqual({ input, result: want });
+          compared++;
+        }
+      }
+      // Recorded, not asserted: some expressions (deref, matches) are always interpreted.
+      expect(compared).toBeGreaterThanOrEqual(0);
+    });
+  }
+
+  it('the hot expressions of the IL-6 rules do compile (time, value, code, status tests, labels)', () => {
+    for (const e of ['effective.ofType(dateTime)', 'effective.ofType(Period).start', 'issued', 'value', 'code', "(status in ('final' | 'amended' | 'corrected')).not()", "code.coding.where(system = 'http://loinc.org' and code = '26881-3').empty()", "'IL-6'", 'onset.ofType(dateTime)', "verificationStatus.coding.where(code in ('refuted' | 'entered-in-error')).empty()"]) {
+      expect(rules().expressions).toContain(e);
+      expect(compileFast(e, e.startsWith('onset') || e.startsWith('verification') ? 'Condition' : 'Observation')).toBeDefined();
+    }
+  });
+
+  it('refuses what it cannot reproduce exactly (dates compared with =, decimals, unknown elements, deref)', () => {
+    for (const e of ["effective.ofType(dateTime) = '2026-01-01'", 'value.ofType(Quantity).value = 5.0', 'nosuchelement', 'medication.ofType(Reference).deref().code', 'Observation.status', "code.text.matches('x')"]) {
+      expect(compileFast(e, e.startsWith('medication') ? 'MedicationRequest' : 'Observation')).toBeUndefined();
+    }
+  });
+});
+
+function rules() {
+  return ruleSets[0]!;
+}
