@@ -136,7 +136,7 @@ describeInChromium('preview page in headless Chromium', () => {
     const card = page.locator('#cards .card[data-topic="il6-trend"]');
     await card.locator('.btn-dismiss').focus();
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.activeElement?.classList.contains('menu-item') ?? false);
+    await page.waitForFunction("document.activeElement?.classList.contains('menu-item') ?? false");
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Already addressed');
     await page.keyboard.press('ArrowDown');
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Patient declined');
