@@ -136,7 +136,8 @@ describeInChromium('preview page in headless Chromium', () => {
     const card = page.locator('#cards .card[data-topic="il6-trend"]');
     await card.locator('.btn-dismiss').focus();
     await page.keyboard.press('Enter');
-    await page.waitForFunction("document.activeElement?.classList.contains('menu-item') ?? false");
+    // A function, not a string: a string would be eval'ed in the page, which its CSP forbids.
+    await page.waitForFunction(() => (globalThis as unknown as { document: { activeElement: { className: string } | null } }).document.activeElement?.className === 'menu-item');
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Already addressed');
     await page.keyboard.press('ArrowDown');
     expect(await page.evaluate('document.activeElement.textContent')).toBe('Patient declined');
