@@ -117,7 +117,7 @@ describe('the engine in src/ is generic', () => {
       for (const name of readdirSync(dir)) {
         const file = path.join(dir, name);
         if (statSync(file).isDirectory()) walk(file);
-        else if (/\.ts$/.test(name) && !/\.test\.ts$/.test(name)) {
+        else if (/\.(ts|js)$/.test(name) && !/\.test\.ts$/.test(name)) {
           // Code only: comments may use IL-6 as an example.
           const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|\s)\/\/.*$/gm, '$1');
           for (const pattern of [/\bIL-?6\b/i, /\binterleukin/i, /\b\d{3,6}-\d\b(?![\d.])/, /\bhs-?CRP\b/i, /tocilizumab/i]) {
@@ -127,7 +127,7 @@ describe('the engine in src/ is generic', () => {
         }
       }
     };
-    for (const dir of ['engine', 'cards', 'prefetch', 'hooks', 'services']) walk(path.join(PROJECT_ROOT, 'src', dir));
+    for (const dir of ['engine', 'cards', 'prefetch', 'hooks', 'services', 'preview']) walk(path.join(PROJECT_ROOT, 'src', dir));
     expect(offenders).toEqual([]);
   });
 });
