@@ -125,14 +125,16 @@ function parse(s: Setting, raw: unknown): string | number | boolean {
     case 'enum':
       if (!s.values!.includes(text)) fail(`expected one of ${s.values!.join(', ')}`);
       return text;
-    case 'url':
+    case 'url': {
+      let u: URL | undefined;
       try {
-        const u = new URL(text);
-        if (u.protocol !== 'http:' && u.protocol !== 'https:') fail('expected an http(s) URL');
+        u = new URL(text);
       } catch {
         fail('expected an absolute http(s) URL');
       }
+      if (u!.protocol !== 'http:' && u!.protocol !== 'https:') fail('expected an http(s) URL');
       return text;
+    }
     default:
       if (text === '') fail('must not be empty');
       return text;
