@@ -4,6 +4,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from '../logger';
+import { logPath } from './request-log';
 import { badRequest, internalError, isOperationOutcomeError, notFound, OperationOutcomeError, payloadTooLarge } from '../outcomes';
 
 export function sendOutcome(res: Response, err: OperationOutcomeError): void {
@@ -50,7 +51,7 @@ export function errorHandler(logger: Logger, limitBytes: number): ErrorRequestHa
     let outcome = isOperationOutcomeError(err) ? err : fromBodyParser(err as BodyParserError, limitBytes);
     if (!outcome) {
       const requestId = res.locals.requestId as string | undefined;
-      logger.error({ err, requestId, method: req.method, path: req.path }, 'internal error');
+      logger.error({ err, requestId, method: req.method, route: req.route?.path ? `${req.baseUrl}${req.route.path}` : logPath(req.path) }, 'internal error');
       outcome = internalError(requestId);
     }
     sendOutcome(res, outcome);

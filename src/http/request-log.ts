@@ -7,6 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../logger';
 
+/**
+ * The path for a log line when no route matched: only its first segment, because the rest is whatever the
+ * client sent (`/fhir/Patient/<id>`…) and may identify a patient.
+ */
+export function logPath(path: string): string {
+  const first = /^\/[A-Za-z0-9._-]{0,40}/.exec(path)?.[0] ?? '/';
+  if (path.length === first.length) return first;
+  return first === '/' ? '/…' : `${first}/…`;
+}
+
 export function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const given = req.get('x-request-id');
@@ -16,7 +26,7 @@ export function requestLog(logger: Logger): RequestHandler {
     const start = performance.now();
     res.on('finish', () => {
       logger.info(
-        { requestId, method: req.method, route: req.route?.path ? `${req.baseUrl}${req.route.path}` : req.path, status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10 },
+        { requestId, method: req.method, route: req.route?.path ? `${req.baseUrl}${req.route.path}` : logPath(req.path), status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10 },
         'request',
       );
     });
