@@ -99,6 +99,20 @@ describe('load', () => {
   });
 });
 
+describe('fire behind a proxy', () => {
+  it('--aud signs for the public base URL when --url reaches a replica by another address; without it the service answers 401', async () => {
+    const replica = await startTestService({ config: { auth: 'required', publicBaseUrl: 'https://cds.example.test' } });
+    try {
+      const { patient, findings } = fixtures[0]!.expected;
+      await expect(runFire({ patient, fhir: fhir.baseUrl, url: replica.url }, captureIo())).rejects.toThrow(/refused the client JWT \(HTTP 401\)/);
+      const ok = await runFire({ patient, fhir: fhir.baseUrl, url: replica.url, aud: 'https://cds.example.test', json: true }, captureIo());
+      expect(findingCodes(ok.response!)).toEqual([...findings].sort());
+    } finally {
+      await replica.close();
+    }
+  });
+});
+
 describe.each(fixtures.map((f) => [f.slug, f] as const))('fire %s', (_slug, fixture) => {
   const { expected } = fixture;
   const service = () => services[expected.profile ?? 'default']!;

@@ -34,6 +34,11 @@ export interface FireOptions {
   service?: string;
   /** The CDS service's base URL (discovery is `<url>/cds-services`). */
   url?: string;
+  /**
+   * The base URL the service checks JWT audiences against (its PUBLIC_BASE_URL), when `url` reaches it by
+   * another address (a replica behind the proxy). Default: `url`.
+   */
+  aud?: string;
   /** false: send no prefetch, so the service fetches from `fhirServer` itself. Default true. */
   prefetch?: boolean;
   json?: boolean;
@@ -58,9 +63,12 @@ export interface FireResult {
 
 export async function runFire(opts: FireOptions, io: CliIo = processIo): Promise<FireResult> {
   const url = baseUrl(opts.url ?? DEFAULT_URL, '--url');
+  const audBase = opts.aud ? baseUrl(opts.aud, '--aud') : url;
   const fhir = baseUrl(opts.fhir, '--fhir');
   const serviceId = opts.service ?? DEFAULT_SERVICE;
-  const sign = opts.signToken ?? devSigner;
+  const signer = opts.signToken ?? devSigner;
+  // The token names the URL the service believes it is called at: --url, or --aud in its place.
+  const sign: SignToken = (target) => signer(`${audBase}${target.slice(url.length)}`);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   if (!opts.patient || /[/?#\s]/.test(opts.patient)) throw new CliError(`--patient "${opts.patient}": give the Patient id only (no "Patient/" and no slashes)`);
 
@@ -192,6 +200,7 @@ interface FireFlags {
   fhir: string;
   service: string;
   url: string;
+  aud?: string;
   prefetch: boolean;
   json?: boolean;
   token?: string;
@@ -206,6 +215,7 @@ export function registerFire(program: Command): void {
     .option('--fhir <base>', 'FHIR R4 base URL holding the patient', HAPI_SANDBOX)
     .option('--service <id>', 'CDS service id', DEFAULT_SERVICE)
     .option('--url <service>', 'base URL of the CDS service', DEFAULT_URL)
+    .option('--aud <base>', "the service's PUBLIC_BASE_URL, when --url reaches it by another address (JWT audience)")
     .option('--no-prefetch', 'send no prefetch: the service fetches the data from the FHIR server itself')
     .option('--token <token>', 'access token for the FHIR server (also handed to the service as fhirAuthorization)')
     .option('--user <ref>', 'context.userId', 'Practitioner/il6cds-cli')
