@@ -32,7 +32,7 @@ const services = compose.services;
 const replicas = ['il6-cds-1', 'il6-cds-2'];
 const nginx = readFileSync(path.join(ROOT, 'deploy/proxy/nginx.conf'), 'utf8').replace(/#.*$/gm, '');
 const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-const KNOWN_ENV = new Set(Object.values(SETTINGS).map((s) => s.env));
+const KNOWN_ENV = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
 /** Environment values with compose's `${VAR:-default}` replaced by the default. */
 const substituted = (v: string) => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
 
