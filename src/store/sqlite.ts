@@ -7,13 +7,16 @@
  * loop joins one transaction (one fsync), and each request's promise settles when that transaction has
  * committed (a failing request is rolled back to its own savepoint and fails alone).
  *
- * Card history is written behind the hook response through a second connection with `synchronous=NORMAL`
- * (no fsync per batch: history is best-effort by design, and a batch commit then costs ~1 ms, not an fsync).
+ * Card history is written behind the hook response by a worker thread with its own connection
+ * (`synchronous=NORMAL`: no fsync per batch, history is best-effort by design). better-sqlite3 is synchronous,
+ * and a 500-card batch plus the WAL checkpoints it triggers can take tens of milliseconds; on the main thread
+ * that would stall every hook call in flight. The worker starts with the first batch (none with CARD_HISTORY=off).
  * One process writes the file; several replicas need PostgreSQL.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { latestVersion, MIGRATIONS, MIGRATIONS_TABLE, pending, SALT_KEY } from './migrations';
 import { buildSummary, groupsSql, unknownSql, type GroupRow } from './summary';
@@ -39,15 +42,14 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly description: string;
   private readonly db: Database.Database;
-  private readonly historyDb: Database.Database;
+  private readonly file: string;
+  private writer: HistoryWriter | undefined;
   private readonly salt: string;
   private queue: PendingFeedback[] = [];
   private scheduled = false;
   private closed = false;
   private readonly insertFeedback: Database.Statement;
-  private readonly insertCard: Database.Statement;
   private readonly feedbackBatch: (batch: PendingFeedback[]) => (RecordFeedbackResult | Error)[];
-  private readonly cardsTx: (cards: CardRecord[]) => void;
 
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
     return new SqliteStore(opts);
@@ -56,10 +58,10 @@ export class SqliteStore implements Store {
   private constructor(opts: SqliteStoreOptions) {
     mkdirSync(path.dirname(opts.file), { recursive: true });
     this.description = `sqlite ${opts.file}`;
+    this.file = opts.file;
     this.db = connect(opts.file, 'FULL');
     try {
       this.salt = migrate(this.db, opts.onNewerSchema);
-      this.historyDb = connect(opts.file, 'NORMAL');
     } catch (err) {
       this.db.close();
       throw err;
@@ -89,15 +91,6 @@ export class SqliteStore implements Store {
         }
       }),
     );
-
-    this.insertCard = this.historyDb.prepare(`
-      INSERT INTO card_history (card_uuid, suggestion_uuids, service_id, finding_code, rule_set_version, profile, indicator,
-                                hook_instance, patient_hash, issued_at_ms)
-      VALUES (@cardUuid, @suggestions, @serviceId, @findingCode, @ruleSetVersion, @profile, @indicator, @hookInstance, @patientHash, @issuedAtMs)
-      ON CONFLICT (card_uuid) DO NOTHING`);
-    this.cardsTx = this.historyDb.transaction((cards: CardRecord[]) => {
-      for (const c of cards) this.insertCard.run(cardParams(c));
-    });
   }
 
   async ping(): Promise<void> {
@@ -111,7 +104,9 @@ export class SqliteStore implements Store {
 
   async recordCards(cards: CardRecord[]): Promise<void> {
     this.assertOpen();
-    if (cards.length > 0) this.cardsTx(cards);
+    if (cards.length === 0) return;
+    if (!this.writer || this.writer.dead) this.writer = new HistoryWriter(this.file); // a crashed writer is replaced
+    await this.writer.write(cards.map(cardParams));
   }
 
   recordFeedback(items: FeedbackRecord[]): Promise<RecordFeedbackResult> {
@@ -175,12 +170,94 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.commitFeedback();
     this.closed = true;
-    this.historyDb.close();
+    const writer = this.writer;
+    this.writer = undefined;
+    await writer?.close();
     this.db.close();
   }
 
   private assertOpen(): void {
     if (this.closed) throw new Error('store is closed');
+  }
+}
+
+const INSERT_CARD = `
+  INSERT INTO card_history (card_uuid, suggestion_uuids, service_id, finding_code, rule_set_version, profile, indicator,
+                            hook_instance, patient_hash, issued_at_ms)
+  VALUES (@cardUuid, @suggestions, @serviceId, @findingCode, @ruleSetVersion, @profile, @indicator, @hookInstance, @patientHash, @issuedAtMs)
+  ON CONFLICT (card_uuid) DO NOTHING`;
+
+/** The worker's whole program: its own connection, one transaction per batch, answers by request id. */
+const WRITER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { timeout: workerData.busyTimeoutMs });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+const insert = db.prepare(workerData.insertSql);
+const write = db.transaction((rows) => { for (const row of rows) insert.run(row); });
+parentPort.on('message', (msg) => {
+  if (msg.close) { db.close(); parentPort.postMessage({ id: msg.id, ok: true }); return; }
+  try { write(msg.rows); parentPort.postMessage({ id: msg.id, ok: true }); }
+  catch (err) { parentPort.postMessage({ id: msg.id, ok: false, error: String((err && err.message) || err) }); }
+});
+`;
+
+/**
+ * The card-history writer thread. Referenced (keeps the process alive) only while a batch is in flight, so an
+ * idle store never holds the process open, and a shutdown that waits for the last batch is not cut short.
+ */
+class HistoryWriter {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  private failed: Error | undefined;
+
+  constructor(file: string) {
+    this.worker = new Worker(WRITER_SOURCE, {
+      eval: true,
+      workerData: { driver: require.resolve('better-sqlite3'), file, insertSql: INSERT_CARD, busyTimeoutMs: BUSY_TIMEOUT_MS },
+    });
+    this.worker.unref();
+    this.worker.on('message', (msg: { id: number; ok: boolean; error?: string }) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (msg.ok) p.resolve();
+      else p.reject(new Error(msg.error));
+    });
+    const fail = (err: Error) => {
+      this.failed = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`card-history writer thread exited (${code})`)));
+  }
+
+  get dead(): boolean {
+    return this.failed !== undefined;
+  }
+
+  write(rows: Record<string, string | number>[]): Promise<void> {
+    return this.send({ rows });
+  }
+
+  async close(): Promise<void> {
+    if (!this.failed) await this.send({ close: true }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+
+  private send(msg: { rows?: Record<string, string | number>[]; close?: boolean }): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id });
+    });
   }
 }
 
