@@ -1,0 +1,24 @@
+/**
+ * `il6-cds dev-token`: prints a CDS Hooks client JWT signed by the local development issuer, for calling a
+ * service by hand:
+ *
+ *   curl -H "Authorization: Bearer $(npx il6-cds dev-token)" localhost:8080/cds-services
+ *
+ * The audience must be the exact URL called (default: discovery at http://localhost:8080). The token is
+ * accepted once (replay protection) by a service in development or test mode without TRUSTED_ISSUERS_FILE.
+ */
+import type { Command } from 'commander';
+import { signDevToken } from '../../auth';
+
+export function registerDevToken(program: Command): void {
+  program
+    .command('dev-token')
+    .description('print a client JWT from the local development issuer (development/test services only; one use each)')
+    .option('--aud <url>', 'the exact URL the token is for', 'http://localhost:8080/cds-services')
+    .option('--expires-in <seconds>', 'lifetime in seconds', '300')
+    .action(async (opts: { aud: string; expiresIn: string }) => {
+      const expiresIn = Number(opts.expiresIn);
+      if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 3600) throw new Error('--expires-in must be a whole number of seconds between 1 and 3600');
+      process.stdout.write(`${await signDevToken({ aud: opts.aud, expiresIn })}\n`);
+    });
+}
