@@ -61,6 +61,8 @@ const header =
   `// ${resourceTypes.length} resource types.\n`;
 for (const out of outputs) {
   fs.mkdirSync(path.dirname(out), { recursive: true });
+  // V8 code caches of the previous output (written by src/hardening/fhir-r4.ts at load) are stale now.
+  for (const f of fs.readdirSync(path.dirname(out))) if (f.startsWith(`${path.basename(out)}.`) && f.endsWith('.cache')) fs.rmSync(path.join(path.dirname(out), f), { force: true });
   fs.writeFileSync(`${out}.tmp`, header + code);
   fs.renameSync(`${out}.tmp`, out);
 }
