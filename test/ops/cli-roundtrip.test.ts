@@ -113,6 +113,25 @@ describe('fire behind a proxy', () => {
   });
 });
 
+describe('a FHIR server that needs a token', () => {
+  it('load and fire send --token to it, and fire hands it to the service as fhirAuthorization', async () => {
+    const secured = await startTestFhirServer({ requireToken: 'sekret-token' });
+    try {
+      const f = fixtures.find((x) => x.slug === 'persistent-20-days-apart')!;
+      await expect(runLoad({ fhir: secured.baseUrl, only: [f.slug] }, captureIo())).rejects.toThrow(/HTTP 401 \(does it need --token\?\)/);
+      await runLoad({ fhir: secured.baseUrl, only: [f.slug], token: 'sekret-token' }, captureIo());
+      await expect(runFire({ patient: f.expected.patient, fhir: secured.baseUrl, url: services.default!.url }, captureIo())).rejects.toThrow(/prefetch key "patient" \(Patient\/.*HTTP 401 \(does it need --token\?\)/);
+      for (const prefetch of [true, false]) {
+        const fired = await runFire({ patient: f.expected.patient, fhir: secured.baseUrl, url: services.default!.url, token: 'sekret-token', prefetch, json: true }, captureIo());
+        expect(fired.request.fhirAuthorization).toMatchObject({ access_token: 'sekret-token', token_type: 'Bearer' });
+        expect(findingCodes(fired.response!)).toEqual([...f.expected.findings].sort());
+      }
+    } finally {
+      await secured.stop();
+    }
+  });
+});
+
 describe.each(fixtures.map((f) => [f.slug, f] as const))('fire %s', (_slug, fixture) => {
   const { expected } = fixture;
   const service = () => services[expected.profile ?? 'default']!;
