@@ -28,8 +28,18 @@ const ajvPackage = require.resolve('ajv/package.json', { paths: [root] });
 
 const inputs = [schemaFile, ajvPackage, __filename].map((f) => fs.statSync(f).mtimeMs);
 const newest = Math.max(...inputs);
+// Loads the compiled loader once in a child process, so that the V8 code cache beside dist/'s copy exists before
+// the service first starts (a container then starts fast even when it cannot write to dist/).
+function warmCodeCache() {
+  const loader = path.join(root, 'dist', 'src', 'hardening', 'fhir-r4.js');
+  if (!fs.existsSync(loader)) return;
+  const res = require('child_process').spawnSync(process.execPath, ['-e', `require(${JSON.stringify(loader)}).loadFhirR4Validators()`], { stdio: 'inherit' });
+  if (res.status !== 0) console.warn('build-fhir-validator: could not pre-load the validators (the service writes the code cache at first start instead)');
+}
+
 if (outputs.every((o) => fs.existsSync(o) && fs.statSync(o).mtimeMs > newest) && !process.argv.includes('--force')) {
   console.log('build-fhir-validator: up to date');
+  warmCodeCache();
   process.exit(0);
 }
 
@@ -67,3 +77,4 @@ for (const out of outputs) {
   fs.renameSync(`${out}.tmp`, out);
 }
 console.log(`build-fhir-validator: ${resourceTypes.length} resource types, ${(code.length / 1e6).toFixed(1)} MB, ${Date.now() - started} ms → ${outputs.map((o) => path.relative(root, o)).join(', ')}`);
+warmCodeCache();
