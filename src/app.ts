@@ -11,6 +11,7 @@ import { jsonShapeGuard } from './hardening/json-limits';
 import { securityHeaders } from './hardening/security-headers';
 import { feedbackRouter } from './feedback/router';
 import { hookRouter, type HookListener } from './hooks/router';
+import { benchFloorRouter } from './http/bench-floor';
 import { cors } from './http/cors';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { requestLog } from './http/request-log';
@@ -57,6 +58,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: config.bodyLimitBytes, type: () => true, strict: true }));
   app.use(jsonShapeGuard(config.jsonMaxDepth));
   app.use(discoveryRouter(deps.registry));
+  // The benchmark floor (BENCH_FLOOR=on, never in production): same middleware as a hook call, one fixed card.
+  if (config.benchFloor === 'on') app.use(benchFloorRouter());
   const invokeOptions = { timeoutMs: config.fhirTimeoutMs, maxPages: config.fhirMaxPages, maxResources: config.fhirMaxResources };
   app.use(
     hookRouter({

@@ -52,6 +52,7 @@ export const SETTINGS = {
   cardHistory: { env: 'CARD_HISTORY', kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'Record every issued card (uuids, finding, rule-set version and profile, indicator, hookInstance, time, salted patient hash), written behind the response. `off`: no history; feedback is still stored, for cards the summary then cannot attribute.' },
   cardHistoryQueueMax: { env: 'CARD_HISTORY_QUEUE_MAX', kind: 'integer', min: 1, max: 1000000, default: 10000, doc: 'Most issued cards waiting to be written. When full, further cards are not recorded (counted and logged as a warning); the hook is never slowed or failed.' },
   patientHashSalt: { env: 'PATIENT_HASH_SALT', kind: 'string', default: undefined, doc: 'Secret for the patient pseudonym in card history (HMAC-SHA256 of the patient id), at least 32 characters, the same on every replica. Unset: a random salt created by the first migration and kept in the database (stable across restarts, shared by replicas). Set it from a secret store in production so that a copy of the database alone cannot be used to test candidate patient ids. Changing it breaks the link to earlier hashes.' },
+  benchFloor: { env: 'BENCH_FLOOR', kind: 'enum', values: ['on', 'off'], default: 'off', doc: 'The benchmark floor `POST /cds-services/_floor`: behind the same middleware as a hook call (authentication included), it parses the body and answers one fixed card, so `npm run bench` can compare the service with the cost of HTTP and JSON alone. For benchmarking only; production refuses to start with it on.' },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
@@ -84,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   out.dataDir = path.resolve(PROJECT_ROOT, String(out.dataDir));
   // Never echo these two values: the URL may carry a password, the salt is a secret.
   if (out.databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(String(out.databaseUrl))) throw new ConfigError('Setting DATABASE_URL is invalid: expected postgres://user:password@host:port/database, or leave it unset for the embedded SQLite store.');
+  if (out.benchFloor === 'on' && out.nodeEnv === 'production') throw new ConfigError('Setting BENCH_FLOOR=on is refused in production (NODE_ENV=production): the benchmark floor is for benchmarking only.');
   if (out.patientHashSalt !== undefined && String(out.patientHashSalt).length < 32) throw new ConfigError('Setting PATIENT_HASH_SALT is invalid: it must be at least 32 characters.');
   return out as Config;
 }
