@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { RedisReplayStore, REDIS_KEY_PREFIX } from '../../src/auth/replay';
 import { replayKey } from '../../src/auth/verify';
+import { signDevToken } from '../../src/auth';
+import { startTestService } from '../support/service';
 import { call, makeIssuer, tempDir, writeIssuersFile, type TestIssuer } from './support/issuers';
 import { startServiceProcess, type ServiceProcess } from './support/process';
 
@@ -93,6 +95,20 @@ describe('item 52: replay protection shared through Redis', () => {
       }
     } finally {
       await store.close();
+    }
+  });
+
+  it('item 52: an unreachable Redis fails closed — 503 (not the client\'s fault), never an unchecked 200 or a 500', async () => {
+    const svc = await startTestService({ config: { auth: 'required', redisUrl: 'redis://127.0.0.1:1' } });
+    try {
+      const url = `${svc.url}/cds-services`;
+      const res = await call(url, { token: await signDevToken({ aud: url }) });
+      expect(res.status).toBe(503);
+      expect((res.body as { resourceType: string }).resourceType).toBe('OperationOutcome');
+      // A token that fails on its own is still 401: authentication is decided before the replay store.
+      expect((await call(url, { token: await signDevToken({ aud: `${url}/x` }) })).status).toBe(401);
+    } finally {
+      await svc.close();
     }
   });
 });
