@@ -7,7 +7,8 @@ import { registerFeedbackSummary } from './feedback-summary';
 import { registerLoad } from './load';
 import { registerFire } from './fire';
 import { registerValidateRules } from './validate-rules';
+import { registerConformance } from './conformance';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerFhirServer, registerFeedbackSummary, registerLoad, registerFire, registerValidateRules, registerDevToken];
+export const commands: RegisterCommand[] = [registerServe, registerFhirServer, registerFeedbackSummary, registerLoad, registerFire, registerValidateRules, registerDevToken, registerConformance];
