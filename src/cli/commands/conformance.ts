@@ -7,7 +7,7 @@
  * a check. FAILs of [R] and [I] items are printed but do not change the exit code.
  */
 import type { Command } from 'commander';
-import { formatJson, formatText, parseItemList, runConformance, type ConformanceOptions } from '../../conformance';
+import type { ConformanceOptions } from '../../conformance';
 import { CliError, processIo, type CliIo } from './io';
 
 interface ConformanceFlags {
@@ -49,6 +49,9 @@ Examples:
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export async function runConformanceCommand(flags: ConformanceFlags, io: CliIo = processIo): Promise<number> {
+  // Loaded only when this command runs: the suite brings the in-memory FHIR server and jose, which every other
+  // `il6-cds` command would otherwise pay for at start-up.
+  const { formatJson, formatText, parseItemList, runConformance } = await import('../../conformance');
   const int = (v: string, name: string) => {
     const n = Number(v);
     if (!Number.isInteger(n)) throw new CliError(`${name} "${v}" is not a whole number`, 2);
