@@ -22,6 +22,8 @@ const MAX_LISTED_EXCLUSIONS = 10;
 export interface RenderOptions {
   patientId: string;
   newUuid?: () => string;
+  /** Resources of the record that could not be read (not valid FHIR R4), counted by type: every card says so. */
+  unreadable?: Record<string, number>;
 }
 
 export function renderCards(evaluation: Evaluation, opts: RenderOptions): Card[] {
@@ -37,7 +39,7 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
     uuid: uuid(),
     summary: truncate(fill(text.summary, plainText)),
     indicator: f.indicator,
-    detail: renderDetail(ev, f, text, fill),
+    detail: renderDetail(ev, f, text, fill, opts.unreadable),
     source: {
       label: `${rs.def.label} · rules ${rs.version} (${ev.profile.name})`,
       topic: { system: rs.def.topicSystem, code: f.code, display: f.def.display },
@@ -52,7 +54,7 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
   return card;
 }
 
-function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: string, e: (s: string) => string) => string): string {
+function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: string, e: (s: string) => string) => string, unreadable?: Record<string, number>): string {
   const parts: string[] = [];
   const rs = ev.ruleSet;
   parts.push(`**${f.def.display}.** ${text.detail ? fill(text.detail.trim(), escapeMarkdown) : ''}`.trim());
@@ -87,7 +89,8 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   const excluded = exclusions(ev, f, new Set(evidence));
   if (excluded.length > 0) {
-    const shown = excluded.slice(0, MAX_LISTED_EXCLUSIONS).map((x) => `- ${x}`);
+    // Only the listed ones are formatted: a long record has hundreds of old results.
+    const shown = excluded.slice(0, MAX_LISTED_EXCLUSIONS).map((x) => `- ${describeExclusion(x)}`);
     if (excluded.length > shown.length) shown.push(`- … and ${excluded.length - shown.length} more`);
     parts.push(`**Not used (${excluded.length} ${excluded.length === 1 ? 'result' : 'results'})**\n\n${shown.join('\n')}`);
   }
@@ -99,6 +102,12 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
   const guidance = text.guidance ?? [];
   if (guidance.length > 0) parts.push(`**Guidance**\n\n${guidance.map((g) => `- ${g.text} — ${cite(g.source)}`).join('\n')}`);
   if (f.notes.length > 0) parts.push(`**Notes**\n\n${f.notes.map((n) => `- ${n.text} — ${cite(n.source)}`).join('\n')}`);
+  const skipped = Object.entries(unreadable ?? {});
+  if (skipped.length > 0) {
+    const total = skipped.reduce((n, [, c]) => n + c, 0);
+    const list = skipped.map(([type, c]) => `${escapeMarkdown(type)} ×${c}`).join(', ');
+    parts.push(`**Record not fully read:** ${total} ${total === 1 ? 'resource was' : 'resources were'} not valid FHIR R4 (${list}) and ${total === 1 ? 'was' : 'were'} left out; anything they hold is not reflected in this card.`);
+  }
   parts.push(`Rules: ${rs.def.name} ${rs.version}, profile ${ev.profile.name}. Evaluated ${formatDateTime(ev.input.now)}.`);
   return parts.join('\n\n');
 }
@@ -117,8 +126,8 @@ function evidenceItems(f: Finding): Item[] {
  * Results of the reported facts that the card did not use, with the reason: excluded when read (status,
  * unit, age …), or left out by a set because of a relation (drawn on IL-6 blockade, confounded).
  */
-function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): string[] {
-  const out: string[] = [];
+function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): { item: Item; reason: string }[] {
+  const out: { item: Item; reason: string }[] = [];
   for (const fact of f.def.card.reportExclusions) {
     const excludingRelations = new Set(Object.values(ev.profile.sets).filter((s) => s.from === fact).flatMap((s) => s.without));
     for (const item of ev.factItems(fact)) {
@@ -133,13 +142,16 @@ function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): string[] {
           }
         }
       }
-      if (!reason) continue;
-      const when = item.time !== undefined ? formatDate(item.time) : 'no date';
-      const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
-      out.push(`${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`);
+      if (reason) out.push({ item, reason });
     }
   }
   return out;
+}
+
+function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
+  const when = item.time !== undefined ? formatDate(item.time) : 'no date';
+  const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
+  return `${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`;
 }
 
 function describeMatch(m: RelationMatch): string {

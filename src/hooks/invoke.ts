@@ -6,7 +6,7 @@ import type { CdsRequest, CdsResponse } from '../cds-hooks/types';
 import { assertValid } from '../cds-hooks/validation';
 import { renderCards } from '../cards/render';
 import { evaluate, type Evaluation, type EvaluationError } from '../engine/evaluate';
-import { screenResources, type InvalidResource } from '../hardening/fhir-r4';
+import { screenResources, summarizeInvalid, type InvalidResource } from '../hardening/fhir-r4';
 import { badRequest } from '../outcomes';
 import { resolvePrefetch, type KeyReport, type ResolveOptions } from '../prefetch/resolve';
 import type { CdsService } from '../services/registry';
@@ -81,7 +81,7 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
   });
   lap('evaluate');
 
-  const cards = renderCards(evaluation, { patientId: request.context.patientId });
+  const cards = renderCards(evaluation, { patientId: request.context.patientId, unreadable: summarizeInvalid(screened.invalid) });
   lap('render');
 
   return {

@@ -124,5 +124,10 @@ describe('prefetch resources that are not valid FHIR R4', () => {
     const actual = await hook({ ...hookRequest(PATIENT), prefetch: buildPrefetch(templates(), [...without, broken], PATIENT) });
     expect(actual.status).toBe(200);
     expect(findingCodes(actual.body as CdsResponse)).toEqual(findingCodes(expected.body as CdsResponse));
+    // …and every card tells the clinician that part of the record could not be read.
+    for (const card of (actual.body as CdsResponse).cards) {
+      expect(card.detail).toContain('**Record not fully read:** 1 resource was not valid FHIR R4 (Observation ×1) and was left out');
+    }
+    for (const card of (expected.body as CdsResponse).cards) expect(card.detail).not.toContain('Record not fully read');
   });
 });
