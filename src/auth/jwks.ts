@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters } from 'jose';
+import { BodyTooLargeError, readCapped } from '../http/read-capped';
 
 type Key = Awaited<ReturnType<ReturnType<typeof createLocalJWKSet>>>;
 export type GetKey = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<Key>;
@@ -161,35 +162,17 @@ export function remoteKeySet(url: string, opts: RemoteKeySetOptions): KeySet {
         await res.body?.cancel();
         throw new Error(`HTTP ${res.status}`);
       }
-      return JSON.parse(await readCapped(res, maxBytes)) as unknown;
+      try {
+        return JSON.parse(await readCapped(res, maxBytes)) as unknown;
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) throw new Error(`JWKS larger than ${maxBytes} bytes`);
+        throw err;
+      }
     },
     opts,
     opts.onEvent ?? noop,
     opts.now ?? Date.now,
   );
-}
-
-async function readCapped(res: Response, maxBytes: number): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) {
-    await res.body?.cancel();
-    throw new Error(`JWKS larger than ${maxBytes} bytes`);
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new Error(`JWKS larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The key sets of one issuer as a jose key getter: the first set that holds a matching key wins. */

@@ -5,6 +5,7 @@
  * and count-capped so a misbehaving server cannot exhaust memory.
  */
 import type { Bundle, FhirResource, Reference } from 'fhir/r4';
+import { BodyTooLargeError, readCapped } from '../http/read-capped';
 
 export interface FhirAccess {
   baseUrl: string;
@@ -118,7 +119,7 @@ async function getJson(
     await res.body?.cancel();
     throw new FhirFetchError(`the FHIR server answered HTTP ${res.status}`, res.status);
   }
-  const text = await readCapped(res, limits.maxBytes ?? DEFAULT_MAX_BYTES, limits.signal);
+  const text = await readBody(res, limits.maxBytes ?? DEFAULT_MAX_BYTES, limits.signal);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -131,34 +132,16 @@ async function getJson(
   return body as FhirResource;
 }
 
-async function readCapped(res: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
-  const declared = Number(res.headers.get('content-length'));
-  if (declared > maxBytes) {
-    await res.body?.cancel();
-    throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+/** The body as text, within the size cap; failures in words for the OperationOutcome. */
+async function readBody(res: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
-      }
-      chunks.push(value);
-    }
+    return await readCapped(res, maxBytes);
   } catch (err) {
-    if (err instanceof FhirFetchError) throw err;
+    if (err instanceof BodyTooLargeError) throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
     throw signal.aborted
       ? new FhirFetchError('the FHIR server did not answer before the deadline')
       : new FhirFetchError(`the FHIR server's answer was cut off (${networkReason(err)})`);
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The `next` link, only if it stays on the same server (origin and base path) as the query. */
