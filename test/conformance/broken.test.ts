@@ -4,6 +4,7 @@
  * and then with one deliberate fault at a time, each of which must be reported as FAIL with the right item
  * number, and only there (unrelated items keep passing).
  */
+import { rmSync } from 'node:fs';
 import { runConformance, type ConformanceReport } from '../../src/conformance';
 import { FAULTS, startMiniService, type Fault } from './broken/mini-service';
 import { byStatus, describe as explain, freePort, makeClientKeys, type ClientKeys } from './support';
@@ -14,6 +15,7 @@ let keys: ClientKeys;
 beforeAll(async () => {
   keys = await makeClientKeys();
 });
+afterAll(() => rmSync(keys.dir, { recursive: true, force: true }));
 
 async function run(faults: Fault[] = []): Promise<ConformanceReport> {
   const fhirPort = await freePort();

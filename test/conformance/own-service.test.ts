@@ -5,7 +5,7 @@
  * guard, item 55, is observable), and the SQLite store (feedback). Every [S] and [R] item must PASS; the only SKIP
  * allowed is TLS (item 56), which needs an https URL.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { DEV_ISSUER, ensureDevIssuerKeys } from '../../src/auth';
@@ -22,10 +22,12 @@ const ALLOWED_SKIPS = [56]; // TLS: the service speaks http; TLS ends at the rev
 
 let server: RunningServer;
 let report: ConformanceReport;
+let keyDir: string | undefined;
 
 beforeAll(async () => {
   const devPrivate = JSON.parse(readFileSync((await ensureDevIssuerKeys()).privateKey, 'utf8')) as JWK;
   const keys = await makeClientKeys([devPrivate]);
+  keyDir = keys.dir;
   const fhirPort = await freePort();
   const jwksFile = path.join(keys.dir, 'client.jwks.json');
   writeFileSync(jwksFile, JSON.stringify(keys.publicJwks));
@@ -38,6 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
+  if (keyDir) rmSync(keyDir, { recursive: true, force: true }); // it holds a copy of the development issuer's private key
 });
 
 it('every item of the checklist was run against il6-inflammation', () => {
