@@ -77,8 +77,8 @@ async function getJson(url: string, accessToken: string | undefined, timeoutMs: 
   try {
     res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    throw new FhirReadError(`${new URL(url).origin}: ${cause?.code ?? (err as Error).message}`);
+    const cause = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+    throw new FhirReadError(`${new URL(url).origin}: ${cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (err as Error).message}`);
   }
   const text = await res.text();
   let body: unknown;

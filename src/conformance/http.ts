@@ -61,10 +61,10 @@ export class TargetClient {
 }
 
 function networkWords(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const cause = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
   const name = (err as { name?: string }).name;
   if (name === 'TimeoutError' || name === 'AbortError') return 'no answer in time';
-  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  return cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
 }
 
 /** "HTTP 400: <the start of the body>" (or the network failure), for failure details. */
