@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDeps } from './app';
+import { answerClientError } from './http/client-errors';
 import { createAuth } from './auth';
 import type { Config } from './config';
 import { createCardHistory, type CardHistoryRecorder } from './history';
@@ -90,6 +91,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     if (lifecycle.draining) res.setHeader('Connection', 'close');
   });
   server.on('request', app);
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

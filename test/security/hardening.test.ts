@@ -3,6 +3,7 @@
  * resources that are not valid FHIR R4 left out of the evaluation and reported (never a crash), with
  * authentication on.
  */
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Bundle, FhirResource, Observation } from 'fhir/r4';
 import { signDevToken } from '../../src/auth';
@@ -82,6 +83,32 @@ describe('input hardening', () => {
       expect(r.headers.get('x-powered-by')).toBeNull();
       expect(r.headers.get('access-control-allow-origin')).toBe('*'); // CORS still works (item 12)
     }
+  });
+});
+
+describe('requests the HTTP parser rejects', () => {
+  /** Sends raw bytes and returns the raw reply (status line, headers, body). */
+  const raw = (bytes: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1', () => socket.end(bytes));
+      let reply = '';
+      socket.on('data', (d) => (reply += d.toString()));
+      socket.on('end', () => resolve(reply));
+      socket.on('error', reject);
+    });
+
+  it.each([
+    { name: 'headers too large (a forged 40 KB token)', bytes: `POST /cds-services/${SERVICE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(40_000)}\r\n\r\n`, status: 431, message: /headers are too large/ },
+    { name: 'a malformed request line', bytes: 'NOT HTTP AT ALL\r\n\r\n', status: 400, message: /malformed and could not be read/ },
+  ])('$name → $status with an OperationOutcome, never an empty reply', async ({ bytes, status, message }) => {
+    const reply = await raw(bytes);
+    expect(reply).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { resourceType: string; issue: { diagnostics: string }[] };
+    expect(body.resourceType).toBe('OperationOutcome');
+    expect(body.issue[0]!.diagnostics).toMatch(message);
+    // …and the service goes on answering.
+    const res = await call(url(), { token: await signDevToken({ aud: url() }), body: { hookInstance: 'x' } });
+    expect(res.status).toBe(400);
   });
 });
 
