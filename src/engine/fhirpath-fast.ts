@@ -1,7 +1,7 @@
 /**
  * A compiler from FHIRPath to plain JavaScript closures for the subset rule files use most (member paths,
- * choice types with ofType, where/exists/empty/not/first/iif/count, =, !=, in, and, or, |, +, literals,
- * %variables, inCodeSet). fhirpath.js interprets an AST on every call (~5–20 µs); a closure takes well under
+ * choice types with ofType, where/select/exists/empty/not/first/iif/count, lower, matches with a literal
+ * pattern, =, !=, in, and, or, |, +, literals, %variables, inCodeSet, deref). fhirpath.js interprets an AST on every call (~5–20 µs); a closure takes well under
  * a microsecond, which is most of the engine's time on a large patient record.
  *
  * It never changes a result: static types come from the same R4 model fhirpath.js uses, anything outside the
@@ -15,6 +15,9 @@ import r4Model from 'fhirpath/fhir-context/r4';
 import { CodeSetMatcher } from './code-sets';
 
 export type FastFn = (resource: unknown, env: Record<string, unknown>) => unknown[];
+
+/** Environment variable through which `deref()` sees the request's resources (a Map of `Type/id`). */
+export const POOL_VAR = '__pool';
 
 /** Thrown when an input is outside what the closure reproduces exactly: evaluate with fhirpath.js instead. */
 export class Fallback extends Error {}
@@ -31,7 +34,15 @@ interface AstNode {
 }
 
 /** Static type of a node's values: a model path (`Observation.referenceRange`, `CodeableConcept`) or a primitive. */
-type StaticType = { kind: 'path'; path: string } | { kind: 'primitive'; name: string } | { kind: 'choice'; path: string; member: string; parentFn: NodeFn; parentType: StaticType };
+type StaticType =
+  /** `element`: the element name it was read from (a Reference's `medication`: what `deref()` expects). */
+  | { kind: 'path'; path: string; element?: string }
+  | { kind: 'primitive'; name: string }
+  | { kind: 'choice'; path: string; member: string; parentFn: NodeFn; parentType: StaticType }
+  /** Not an element of its parent's type in R4: always empty here (a value present in the JSON falls back). */
+  | { kind: 'absent' };
+
+const ABSENT: StaticType = { kind: 'absent' };
 
 type NodeFn = (focus: unknown[], env: Record<string, unknown>) => unknown[];
 
@@ -113,18 +124,39 @@ function compileNode(node: AstNode, focusType: StaticType | undefined): Compiled
     case 'OrExpression':
       return logic(node, focusType);
     case 'UnionExpression': {
-      const a = compileNode(kids[0]!, focusType).fn;
-      const b = compileNode(kids[1]!, focusType).fn;
+      const left = compileNode(kids[0]!, focusType);
+      const right = compileNode(kids[1]!, focusType);
+      const a = left.fn;
+      const b = right.fn;
+      const type = commonType(realType(left.type), realType(right.type));
+      // Objects are de-duplicated by fhirpath.js's deep equality; it is reproduced for plain JSON of a known
+      // complex type (not Quantity, which it compares as quantities), small collections only (larger ones it
+      // compares by hash), and where the answer is certain (jsonEquality); otherwise: fall back.
+      const deep = type?.kind === 'path' && !isQuantity(type.path);
       return {
         fn: (focus, env) => {
+          const all = [...a(focus, env), ...b(focus, env)];
           const out: unknown[] = [];
-          for (const v of [...a(focus, env), ...b(focus, env)]) {
-            if (typeof v === 'object' && v !== null) fallback(); // deep-equality dedupe: leave to fhirpath.js
-            if (!out.includes(v)) out.push(v);
+          const objects: unknown[] = [];
+          for (const v of all) {
+            if (typeof v !== 'object' || v === null) {
+              if (!out.includes(v)) out.push(v);
+              continue;
+            }
+            if (objects.length > 0 && (!deep || all.length > 6)) fallback();
+            let duplicate = false;
+            for (const o of objects) {
+              const eq = jsonEquality(o, v);
+              if (eq === undefined) fallback();
+              if ((duplicate = eq === true)) break;
+            }
+            if (duplicate) continue;
+            objects.push(v);
+            out.push(v);
           }
           return out;
         },
-        type: undefined,
+        type,
       };
     }
     case 'AdditiveExpression': {
@@ -207,14 +239,31 @@ function typeOfElement(key: string): StaticType {
 
 function member(name: string, parent: NodeFn, parentType: StaticType | undefined): Compiled {
   if (/^[A-Z]/.test(name)) refuse(); // a type name as the first step (Observation.status) is a type filter
-  const key = elementKey(parentType, name) ?? refuse();
+  // The parent still runs: it is what falls back when the JSON holds a value after all.
+  if (parentType?.kind === 'absent') return { fn: (focus, env) => (parent(focus, env), []), type: ABSENT };
+  const key = elementKey(parentType, name);
+  if (!key) {
+    // Not an element of this type (MedicationStatement.authoredOn): fhirpath.js still reads the property from the
+    // JSON, so only its absence — the case of every valid resource — is reproduced.
+    if (parentType?.kind !== 'path') refuse();
+    const fn: NodeFn = (focus, env) => {
+      for (const item of parent(focus, env)) {
+        if (item === null || typeof item !== 'object') continue;
+        const record = item as Record<string, unknown>;
+        if (record[name] !== undefined || record[`_${name}`] !== undefined) fallback();
+      }
+      return [];
+    };
+    return { fn, type: ABSENT };
+  }
   const choices = model.choiceTypePaths[key];
   if (choices) {
     const fn: NodeFn = (focus, env) => collectChoice(parent(focus, env), name, choices, undefined);
     return { fn, type: { kind: 'choice', path: key, member: name, parentFn: parent, parentType: parentType! } };
   }
   const fn: NodeFn = (focus, env) => collect(parent(focus, env), name);
-  return { fn, type: typeOfElement(key) };
+  const type = typeOfElement(key);
+  return { fn, type: type.kind === 'path' ? { ...type, element: name } : type };
 }
 
 /** Values of element `prop` of every item, arrays flattened (as fhirpath.js's member access). */
@@ -258,6 +307,46 @@ function push(out: unknown[], v: unknown): void {
   }
 }
 
+/**
+ * fhirpath.js's deep equality of two plain JSON values (objEquiv: same keys, equal values; strings and
+ * booleans by ===), where it is certain: undefined for numbers that differ (it compares them rounded), for
+ * arrays against objects, and for objects with a `prototype` key.
+ */
+function jsonEquality(a: unknown, b: unknown): boolean | undefined {
+  if (a === b) return true;
+  const ta = typeof a;
+  if (ta !== typeof b || a === null || b === null) return undefined;
+  if (ta === 'string' || ta === 'boolean') return false;
+  if (ta !== 'object' || Array.isArray(a) !== Array.isArray(b)) return undefined;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra).sort();
+  const kb = Object.keys(rb).sort();
+  if (ka.includes('prototype') || kb.includes('prototype')) return undefined;
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
+  let result: boolean | undefined = true;
+  for (const k of ka) {
+    const eq = jsonEquality(ra[k], rb[k]);
+    if (eq === false) return false;
+    if (eq === undefined) result = undefined;
+  }
+  return result;
+}
+
+function isQuantity(type: string): boolean {
+  for (let t: string | undefined = type, i = 0; t && i < 10; t = model.type2Parent[t], i++) if (t === 'Quantity') return true;
+  return false;
+}
+
+/** The static type of a union: the type both sides share (an absent side is always empty), else unknown. */
+function commonType(a: StaticType | undefined, b: StaticType | undefined): StaticType | undefined {
+  if (a?.kind === 'absent') return b;
+  if (b?.kind === 'absent') return a;
+  if (a?.kind === 'path' && b?.kind === 'path' && a.path === b.path) return { kind: 'path', path: a.path };
+  if (a?.kind === 'primitive' && b?.kind === 'primitive' && a.name === b.name) return a;
+  return undefined;
+}
+
 function realType(t: StaticType | undefined): StaticType | undefined {
   return t?.kind === 'choice' ? undefined : t;
 }
@@ -278,6 +367,7 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
   const bool = (f: (items: unknown[]) => boolean): Compiled => ({ fn: (focus, env) => [f(inputFn(focus, env))], type: { kind: 'primitive', name: 'System.Boolean' } });
   switch (name) {
     case 'ofType': {
+      if (ps.length === 1 && input.type?.kind === 'absent') return { fn: (focus, env) => (inputFn(focus, env), []), type: ABSENT };
       if (ps.length !== 1 || input.type?.kind !== 'choice') refuse();
       const choice = input.type as Extract<StaticType, { kind: 'choice' }>;
       const wanted = (ps[0]!.text ?? refuse()).replace(/^FHIR\./, '');
@@ -287,7 +377,7 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       const typeName = PRIMITIVES.has(wanted) ? wanted : suffix;
       return {
         fn: (focus, env) => collectChoice(parent(focus, env), choice.member, suffixes, suffix),
-        type: PRIMITIVES.has(typeName) ? { kind: 'primitive', name: typeName } : { kind: 'path', path: typeName },
+        type: PRIMITIVES.has(typeName) ? { kind: 'primitive', name: typeName } : { kind: 'path', path: typeName, element: choice.member },
       };
     }
     case 'where': {
@@ -302,6 +392,74 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
             return r[0];
           }),
         type: input.type?.kind === 'choice' ? undefined : input.type,
+      };
+    }
+    case 'select': {
+      if (ps.length !== 1) refuse();
+      const projection = compileNode(ps[0]!, itemType).fn;
+      return {
+        fn: (focus, env) => {
+          const out: unknown[] = [];
+          for (const item of inputFn(focus, env)) for (const v of projection([item], env)) out.push(v);
+          return out;
+        },
+        type: undefined,
+      };
+    }
+    case 'deref': {
+      // The rule files' deref(): References resolved against the request's resources (fhirpath.ts). The target
+      // type is taken from the element's name (medication → Medication); any other type found falls back.
+      if (ps.length !== 0) refuse();
+      const t = input.type;
+      const target = t?.kind === 'path' && t.path === 'Reference' && t.element ? t.element.charAt(0).toUpperCase() + t.element.slice(1) : refuse();
+      if (!isResourceType(target)) refuse();
+      return {
+        fn: (focus, env) => {
+          const items = inputFn(focus, env);
+          const pool = env[POOL_VAR];
+          if (!pool) return [];
+          if (!(pool instanceof Map)) return fallback();
+          const out: unknown[] = [];
+          for (const item of items) {
+            const ref = (item as { reference?: unknown } | null | undefined)?.reference;
+            if (typeof ref !== 'string') continue;
+            const found: unknown = pool.get(ref.replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1'));
+            if (!found) continue;
+            if ((found as { resourceType?: unknown }).resourceType !== target) fallback();
+            out.push(found);
+          }
+          return out;
+        },
+        type: { kind: 'path', path: target },
+      };
+    }
+    case 'lower': {
+      if (ps.length !== 0) refuse();
+      return {
+        fn: (focus, env) => {
+          const s = singleString(inputFn(focus, env));
+          return s === undefined ? [] : [s.toLowerCase()];
+        },
+        type: { kind: 'primitive', name: 'System.String' },
+      };
+    }
+    case 'matches': {
+      // Only a literal pattern, compiled once with fhirpath.js's flags (unicode, dotAll).
+      if (ps.length !== 1) refuse();
+      const pattern = stringLiteral(ps[0]!) ?? refuse();
+      let re: RegExp;
+      try {
+        re = new RegExp(pattern, 'us');
+      } catch {
+        return refuse();
+      }
+      return {
+        fn: (focus, env) => {
+          const s = singleString(inputFn(focus, env));
+          if (s === undefined) return [];
+          return [re.test(s)];
+        },
+        type: { kind: 'primitive', name: 'System.Boolean' },
       };
     }
     case 'exists':
@@ -358,6 +516,29 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
     default:
       return refuse();
   }
+}
+
+/** The one string of a collection (undefined when empty); anything else is left to fhirpath.js. */
+function singleString(items: unknown[]): string | undefined {
+  if (items.length === 0) return undefined;
+  if (items.length > 1 || typeof items[0] !== 'string') fallback();
+  return items[0] as string;
+}
+
+/** The value of a string literal parameter (`'…'`), else undefined. */
+function stringLiteral(node: AstNode): string | undefined {
+  let n: AstNode | undefined = node;
+  while (n && (n.type === 'TermExpression' || n.type === 'LiteralTerm') && n.children?.length === 1) n = n.children[0];
+  return n?.type === 'StringLiteral' && n.text ? unescapeString(n.text) : undefined;
+}
+
+function isResourceType(name: string): boolean {
+  let t: string | undefined = name;
+  for (let i = 0; t && i < 10; i++) {
+    if (t === 'Resource') return true;
+    t = model.type2Parent[t];
+  }
+  return false;
 }
 
 // ---- operators ---------------------------------------------------------------------------------------------
