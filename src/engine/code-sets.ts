@@ -35,16 +35,28 @@ export class CodeSetMatcher {
 
   /** Codings of a Coding, a CodeableConcept, or a list of either. */
   static codings(value: unknown): { system?: unknown; code?: unknown }[] {
-    if (Array.isArray(value)) return value.flatMap((v) => CodeSetMatcher.codings(v));
-    if (!value || typeof value !== 'object') return [];
-    const v = value as { coding?: unknown; system?: unknown; code?: unknown };
-    if (Array.isArray(v.coding)) return v.coding as { system?: unknown; code?: unknown }[];
-    return 'code' in v ? [v] : [];
+    if (!Array.isArray(value)) return codingsOf(value, []);
+    const out: { system?: unknown; code?: unknown }[] = [];
+    for (const v of value) codingsOf(v, out);
+    return out;
   }
 
   matchesAny(value: unknown): boolean {
     return CodeSetMatcher.codings(value).some((c) => this.has(c.system, c.code));
   }
+}
+
+/** Adds the codings of a Coding, a CodeableConcept or a list of either to `out`. */
+function codingsOf(value: unknown, out: { system?: unknown; code?: unknown }[]): { system?: unknown; code?: unknown }[] {
+  if (Array.isArray(value)) {
+    for (const v of value) codingsOf(v, out);
+    return out;
+  }
+  if (!value || typeof value !== 'object') return out;
+  const v = value as { coding?: unknown; system?: unknown; code?: unknown };
+  if (Array.isArray(v.coding)) for (const c of v.coding as { system?: unknown; code?: unknown }[]) out.push(c);
+  else if ('code' in v) out.push(v);
+  return out;
 }
 
 /**

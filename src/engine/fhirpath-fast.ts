@@ -258,39 +258,56 @@ function member(name: string, parent: NodeFn, parentType: StaticType | undefined
   }
   const choices = model.choiceTypePaths[key];
   if (choices) {
-    const fn: NodeFn = (focus, env) => collectChoice(parent(focus, env), name, choices, undefined);
+    const names = choiceNames(name, choices);
+    const fn: NodeFn = (focus, env) => collectChoice(parent(focus, env), names, undefined);
     return { fn, type: { kind: 'choice', path: key, member: name, parentFn: parent, parentType: parentType! } };
   }
-  const fn: NodeFn = (focus, env) => collect(parent(focus, env), name);
+  const extension = `_${name}`;
+  const fn: NodeFn = (focus, env) => collect(parent(focus, env), name, extension);
   const type = typeOfElement(key);
   return { fn, type: type.kind === 'path' ? { ...type, element: name } : type };
 }
 
 /** Values of element `prop` of every item, arrays flattened (as fhirpath.js's member access). */
-function collect(items: unknown[], prop: string): unknown[] {
+/** Values of element `prop` of every item, arrays flattened; `extension` is `_${prop}`, built once by the caller. */
+function collect(items: unknown[], prop: string, extension: string): unknown[] {
   const out: unknown[] = [];
   for (const item of items) {
     if (item === null || typeof item !== 'object') continue;
     const record = item as Record<string, unknown>;
-    if (record[`_${prop}`] !== undefined) fallback(); // primitive extensions: fhirpath.js adds nodes for them
+    if (record[extension] !== undefined) fallback(); // primitive extensions: fhirpath.js adds nodes for them
     push(out, record[prop]);
   }
   return out;
 }
 
+/** The JSON property names of a choice element (`effectiveDateTime`, `_effectiveDateTime`, …), in the model's order. */
+interface ChoiceNames {
+  suffixes: string[];
+  props: string[];
+  extensions: string[];
+}
+
+function choiceNames(name: string, suffixes: string[]): ChoiceNames {
+  return { suffixes, props: suffixes.map((s) => name + s), extensions: suffixes.map((s) => `_${name}${s}`) };
+}
+
 /**
  * A choice element (`effective[x]`): like fhirpath.js, only the first suffix in the model's order that is
- * present on the item is used; with `only`, that suffix must be the one asked for (`ofType`).
+ * present on the item is used; with `only` (an index into the suffixes), that suffix must be the one asked
+ * for (`ofType`).
  */
-function collectChoice(items: unknown[], name: string, suffixes: string[], only: string | undefined): unknown[] {
+function collectChoice(items: unknown[], names: ChoiceNames, only: number | undefined): unknown[] {
   const out: unknown[] = [];
+  const { props, extensions } = names;
   for (const item of items) {
     if (item === null || typeof item !== 'object') continue;
     const record = item as Record<string, unknown>;
-    const suffix = suffixes.find((s) => record[name + s] !== undefined || record[`_${name}${s}`] !== undefined);
-    if (suffix === undefined || (only !== undefined && suffix !== only)) continue;
-    if (record[`_${name}${suffix}`] !== undefined) fallback();
-    push(out, record[name + suffix]);
+    let i = 0;
+    while (i < props.length && record[props[i]!] === undefined && record[extensions[i]!] === undefined) i++;
+    if (i === props.length || (only !== undefined && i !== only)) continue;
+    if (record[extensions[i]!] !== undefined) fallback();
+    push(out, record[props[i]!]);
   }
   return out;
 }
@@ -371,12 +388,14 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       if (ps.length !== 1 || input.type?.kind !== 'choice') refuse();
       const choice = input.type as Extract<StaticType, { kind: 'choice' }>;
       const wanted = (ps[0]!.text ?? refuse()).replace(/^FHIR\./, '');
-      const suffix = model.choiceTypePaths[choice.path]!.find((s) => s.toLowerCase() === wanted.toLowerCase()) ?? refuse();
-      const parent = choice.parentFn;
       const suffixes = model.choiceTypePaths[choice.path]!;
+      const index = suffixes.findIndex((s) => s.toLowerCase() === wanted.toLowerCase());
+      const suffix = index >= 0 ? suffixes[index]! : refuse();
+      const parent = choice.parentFn;
+      const names = choiceNames(choice.member, suffixes);
       const typeName = PRIMITIVES.has(wanted) ? wanted : suffix;
       return {
-        fn: (focus, env) => collectChoice(parent(focus, env), choice.member, suffixes, suffix),
+        fn: (focus, env) => collectChoice(parent(focus, env), names, index),
         type: PRIMITIVES.has(typeName) ? { kind: 'primitive', name: typeName } : { kind: 'path', path: typeName, element: choice.member },
       };
     }
