@@ -89,14 +89,15 @@ export function screenResources(resources: readonly FhirResource[]): Screened {
   const invalid: InvalidResource[] = [];
   for (const r of resources) {
     const type = (r as { resourceType?: unknown }).resourceType;
-    const typeName = typeof type === 'string' && SAFE_NAME.test(type) ? type : '(invalid)';
     const validate = typeof type === 'string' && Object.hasOwn(v, type) ? v[type] : undefined;
-    if (!validate) {
-      invalid.push({ resourceType: typeName, path: '/resourceType', keyword: 'unknown-resource-type' });
+    if (validate?.(r)) {
+      valid.push(r);
       continue;
     }
-    if (validate(r)) {
-      valid.push(r);
+    // Only reports need the name, and only when it looks like a type name (it is data otherwise).
+    const typeName = typeof type === 'string' && SAFE_NAME.test(type) ? type : '(invalid)';
+    if (!validate) {
+      invalid.push({ resourceType: typeName, path: '/resourceType', keyword: 'unknown-resource-type' });
       continue;
     }
     const e = validate.errors?.[0];
