@@ -204,19 +204,21 @@ export class Evaluation {
     const rel = this.profile.relations[name]!;
     const subjects = this.factItems(rel.of).filter((i) => !i.excluded);
     for (const rule of rel.rules) {
+      // In time order (factItems are sorted, and an item that is not excluded has a time).
       const candidates = this.factItems(rule.fact).filter((c) => !c.excluded && (!rule.where || this.passes(c, rule.where)));
       if (candidates.length === 0) continue;
+      const windows = new CandidateWindows(candidates);
+      const hits: Item[] = [];
       for (const s of subjects) {
         const lo = shift(s.time!, rule.window.before, -1);
         const hi = shift(s.time!, rule.window.after, 1);
-        for (const c of candidates) {
-          const start = c.time!;
-          const hit = rule.window.match === 'time' ? start >= lo && start <= hi : start <= hi && (c.ongoing ? Infinity : (c.end ?? start)) >= lo;
-          if (!hit) continue;
-          let list = index.get(s);
-          if (!list) index.set(s, (list = []));
-          list.push({ rule, item: c });
-        }
+        hits.length = 0;
+        if (rule.window.match === 'time') windows.startingIn(lo, hi, hits);
+        else windows.overlapping(lo, hi, hits);
+        if (hits.length === 0) continue;
+        let list = index.get(s);
+        if (!list) index.set(s, (list = []));
+        for (const c of hits) list.push({ rule, item: c });
       }
     }
     return index;
@@ -390,6 +392,63 @@ export function evaluate(ruleSet: RuleSet, profile: string, input: EvaluationInp
   const p = ruleSet.profiles[profile];
   if (!p) throw new Error(`Rule set ${ruleSet.id} has no profile "${profile}"`);
   return new Evaluation(ruleSet, p, input);
+}
+
+/**
+ * The candidates of a relation rule (in time order) and what finds those in a subject's window without
+ * testing every one: a binary search for times in [lo, hi], and for intervals a tree of the latest end under
+ * each range of candidates, so only branches that can reach `lo` are visited. Hits come in candidate order,
+ * exactly as testing every candidate would give them; a relation of n subjects and m candidates costs
+ * O(n log m + hits) instead of O(n·m).
+ */
+export class CandidateWindows {
+  private readonly starts: number[];
+  private readonly maxEnd: number[];
+  private readonly size: number;
+
+  constructor(private readonly items: Item[]) {
+    this.starts = items.map((c) => c.time!);
+    let size = 1;
+    while (size < items.length) size *= 2;
+    this.size = size;
+    this.maxEnd = new Array<number>(2 * size).fill(-Infinity);
+    items.forEach((c, i) => (this.maxEnd[size + i] = c.ongoing ? Infinity : (c.end ?? c.time!)));
+    for (let n = size - 1; n >= 1; n--) this.maxEnd[n] = Math.max(this.maxEnd[2 * n]!, this.maxEnd[2 * n + 1]!);
+  }
+
+  /** Candidates whose time is within [lo, hi]. */
+  startingIn(lo: number, hi: number, out: Item[]): void {
+    for (let i = this.firstAbove(lo, false); i < this.items.length && this.starts[i]! <= hi; i++) out.push(this.items[i]!);
+  }
+
+  /** Candidates that start by `hi` and end (or are ongoing) at or after `lo`. */
+  overlapping(lo: number, hi: number, out: Item[]): void {
+    this.collect(1, 0, this.size, this.firstAbove(hi, true), lo, out);
+  }
+
+  /** First index whose start is ≥ t (or > t with `strict`); the starts are sorted. */
+  private firstAbove(t: number, strict: boolean): number {
+    let a = 0;
+    let b = this.items.length;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (strict ? this.starts[m]! <= t : this.starts[m]! < t) a = m + 1;
+      else b = m;
+    }
+    return a;
+  }
+
+  /** In index order, the candidates below `limit` in tree node `node` (covering [from, to)) that end at or after `lo`. */
+  private collect(node: number, from: number, to: number, limit: number, lo: number, out: Item[]): void {
+    if (from >= limit || this.maxEnd[node]! < lo) return;
+    if (to - from === 1) {
+      out.push(this.items[from]!);
+      return;
+    }
+    const mid = (from + to) >> 1;
+    this.collect(2 * node, from, mid, limit, lo, out);
+    this.collect(2 * node + 1, mid, to, limit, lo, out);
+  }
 }
 
 function fork(state: ClauseState): ClauseState {
