@@ -5,7 +5,7 @@
  * statements with their Medications — and episodes are laid one after another back in time: episode 0 is
  * the chart's present (dates rebased to now), episode k is the same clinical situation `k × step` earlier.
  * Every id is unique, every reference inside an episode is rewritten to the new ids, every subject/patient
- * reference points at the one Patient.
+ * reference points at the one Patient; only the newest episode has active medications and encounters.
  *
  * Only resources the service's prefetch queries would return are kept (an EHR's prefetch holds exactly what
  * the templates ask for), so a prefetch of N resources and the FHIR fallback over the same patient see the
@@ -143,12 +143,25 @@ export function scaledPatient(size: number, templates: Record<string, string>, i
     kept.sort((a, b) => Number(b.resourceType === 'Medication') - Number(a.resourceType === 'Medication'));
     for (const r of kept) {
       if (resources.length >= size) break;
-      resources.push(relink(r, ids, patientId) as FhirResource);
+      const copy = relink(r, ids, patientId) as FhirResource;
+      if (k > 0) settle(copy);
+      resources.push(copy);
     }
   }
   const mix: Record<string, number> = {};
   for (const r of resources) mix[r.resourceType] = (mix[r.resourceType] ?? 0) + 1;
   return { patientId, resources, mix };
+}
+
+/**
+ * A chart has one present; its history is over: in every episode but the newest, an active medication is
+ * completed and an encounter in progress finished (else a 10,000-resource chart would hold hundreds of IL-6
+ * blockers taken at once, which no patient has).
+ */
+function settle(r: FhirResource): void {
+  const rec = r as unknown as { status?: string };
+  if ((r.resourceType === 'MedicationRequest' || r.resourceType === 'MedicationStatement') && rec.status === 'active') rec.status = 'completed';
+  if (r.resourceType === 'Encounter' && rec.status === 'in-progress') rec.status = 'finished';
 }
 
 /** A copy with the new id and every reference rewritten (the Patient, or a resource of the same episode). */
