@@ -1,7 +1,6 @@
 /** Support for the conformance-suite tests: client key pairs written as the suite's `--key` file, free ports. */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -31,17 +30,8 @@ export async function makeClientKeys(extraPrivate: JWK[] = []): Promise<ClientKe
   return { file, publicJwks, dir };
 }
 
-/** A TCP port that was free a moment ago (the suite's FHIR server binds it, so the target can allowlist it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+// The suite's FHIR server binds a free port, so the target can allowlist it.
+export { freePort } from '../support/free-port';
 
 export const byStatus = (report: ConformanceReport, status: CheckResult['status']) => [...new Set(report.results.filter((r) => r.status === status).map((r) => r.item))].sort((a, b) => a - b);
 

@@ -13,6 +13,7 @@ import { fetchQuery } from '../../src/prefetch/fhir-client';
 import type { RunningServer } from '../../src/server';
 import { startTestFhirServer, type TestFhirServer } from '../../src/test-fhir-server';
 import { findingCodes, hookRequest, postHook } from '../support/cds-client';
+import { freePort } from '../support/free-port';
 import { startTestService } from '../support/service';
 
 const ID = 'il6-inflammation';
@@ -33,17 +34,9 @@ afterAll(async () => {
 });
 beforeEach(() => fhir.setFault(undefined));
 
-async function freePortUrl(): Promise<string> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}/fhir`;
-}
-
 describe('a failing FHIR server yields 412 within the deadline + 0.5 s', () => {
   it.each([
-    ['is down (connection refused)', async () => freePortUrl()],
+    ['is down (connection refused)', async () => `http://127.0.0.1:${await freePort()}/fhir`],
     ['answers 401', async () => (fhir.setFault({ status: 401 }), fhir.baseUrl)],
     ['answers 500', async () => (fhir.setFault({ status: 500 }), fhir.baseUrl)],
     ['closes the connection without answering', async () => (fhir.setFault({ destroy: true }), fhir.baseUrl)],

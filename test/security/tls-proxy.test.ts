@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { PROJECT_ROOT } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import type { RunningServer } from '../../src/server';
+import { freePort } from '../support/free-port';
 import { startTestService } from '../support/service';
 import { makeIssuer, tempDir, writeIssuersFile, type TestIssuer } from './support/issuers';
 
@@ -45,17 +46,6 @@ const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 const live = Boolean(nginxBin && haveOpenssl);
 if (!live) console.warn(`SKIPPED item 56 live proxy test: ${nginxBin ? '' : 'no nginx binary'}${!nginxBin && !haveOpenssl ? ', ' : ''}${haveOpenssl ? '' : 'no openssl'} (the configuration checks above still ran).`);
 const itLive = live ? it : it.skip;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let dir: string;
 let nginx: ChildProcess | undefined;
