@@ -141,7 +141,13 @@ const specialStrings = fc.constantFrom(
   'x'.repeat(5_000),
 );
 const specialNumbers = fc.constantFrom(0, -0, -1, 1e308, -1e308, 5e-324, 2 ** 53 + 1, -(2 ** 31), 7.0, 7.000000000001, 1.5, 3, 1e21);
-const specialValues = fc.oneof(specialStrings, specialNumbers, fc.constantFrom(null, true, false, [], {}, [null], { resourceType: 'Bundle' }, { resourceType: 'OperationOutcome', issue: [] }));
+// constantFrom hands out the same instance every time: a mutation that writes into an inserted `[]` or `{}`
+// would change the constant for every later case (and once made `[null]` contain itself). Each case gets a copy.
+const specialValues = fc.oneof(
+  specialStrings,
+  specialNumbers,
+  fc.constantFrom(null, true, false, [], {}, [null], { resourceType: 'Bundle' }, { resourceType: 'OperationOutcome', issue: [] }).map((v) => structuredClone(v)),
+);
 const anyValue = fc.oneof({ weight: 3, arbitrary: specialValues }, { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }) }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) });
 
 type Op = { path: number[]; kind: 'delete' | 'replace' | 'duplicate' | 'retype' | 'rename'; value: unknown; times: number };
@@ -174,7 +180,8 @@ function mutate(root: unknown, o: Op): unknown {
       else delete p[key];
       break;
     case 'replace':
-      p[key] = o.value;
+      // A copy: the same op value can be applied again when fast-check replays or shrinks a case.
+      p[key] = structuredClone(o.value);
       break;
     case 'duplicate':
       p[key] = Array.isArray(current) ? Array.from({ length: Math.min(o.times, 200) }, (_, i) => current[i % Math.max(1, current.length)]) : Array(Math.min(o.times, 50)).fill(current);
