@@ -1,4 +1,4 @@
-import { convert } from './units';
+import { cachedConversions, convert, CONVERSION_CACHE_MAX } from './units';
 
 describe('UCUM conversion', () => {
   it.each([
@@ -33,5 +33,21 @@ describe('UCUM conversion', () => {
     const second = convert(3.3, 'ng/mL', 'pg/mL');
     expect(second).toEqual(first);
     expect(first).toEqual({ value: 3300 });
+  });
+
+  it('writes nothing to the console for a unit the library cannot parse (it would echo request data)', () => {
+    const log = jest.spyOn(console, 'log');
+    try {
+      expect(convert(1, '()cQ)', 'pg/mL')).toEqual({ error: expect.any(String) });
+      expect(log).not.toHaveBeenCalled();
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it('keeps at most CONVERSION_CACHE_MAX unit pairs, however many distinct units arrive', () => {
+    for (let i = 0; i < CONVERSION_CACHE_MAX + 200; i++) convert(1, `${i + 1}.ng/mL`, 'pg/mL');
+    expect(cachedConversions()).toBe(CONVERSION_CACHE_MAX);
+    expect(convert(2, '1.ng/mL', 'pg/mL')).toEqual({ value: 2000 }); // evicted, recomputed the same
   });
 });

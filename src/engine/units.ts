@@ -14,7 +14,18 @@ import { UcumLhcUtils } from '@lhncbc/ucum-lhc';
 const utils = UcumLhcUtils.getInstance();
 
 type Affine = { a: number; b: number } | { error: string };
+
+/**
+ * Unit strings come from request data, so the cache is bounded: past the cap the oldest pair is dropped
+ * (a caller sending endless distinct units pays the library call each time, never memory).
+ */
+export const CONVERSION_CACHE_MAX = 1024;
 const cache = new Map<string, Affine>();
+
+/** Pairs cached now (for tests and diagnostics). */
+export function cachedConversions(): number {
+  return cache.size;
+}
 
 export type Conversion = { value: number } | { error: string };
 
@@ -25,6 +36,7 @@ export function convert(value: number, from: string, to: string): Conversion {
   let map = cache.get(key);
   if (!map) {
     map = affineFor(from, to);
+    if (cache.size >= CONVERSION_CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, map);
   }
   if ('error' in map) return map;
@@ -45,8 +57,7 @@ function affineFor(from: string, to: string): Affine {
 }
 
 function probe(from: string, to: string): Affine {
-  const at0 = utils.convertUnitTo(from, 0, to, { suggest: false });
-  const at1 = utils.convertUnitTo(from, 1, to, { suggest: false });
+  const [at0, at1] = quietly(() => [utils.convertUnitTo(from, 0, to, { suggest: false }), utils.convertUnitTo(from, 1, to, { suggest: false })]);
   if (at0.status !== 'succeeded' || at1.status !== 'succeeded' || at0.toVal === null || at1.toVal === null) {
     const reason = firstMessage(at1.msg) ?? `cannot be converted to ${to}`;
     return { error: reason };
@@ -62,4 +73,18 @@ function round(x: number): number {
 function firstMessage(msg: unknown): string | undefined {
   if (!Array.isArray(msg) || msg.length === 0) return undefined;
   return String(msg[0]).split('\n')[0];
+}
+
+/**
+ * ucum-lhc reports some unparsable units with console.log, echoing the unit string: raw request data in
+ * unstructured output, beside the service's JSON log. The reason is in the returned message anyway.
+ */
+function quietly<T>(call: () => T): T {
+  const log = console.log;
+  console.log = () => undefined;
+  try {
+    return call();
+  } finally {
+    console.log = log;
+  }
 }
