@@ -142,6 +142,23 @@ describe('compiled FHIRPath equals fhirpath.js', () => {
     }
   });
 
+  it('literals and unions of literals are built once, at compile time; results are shared and read-only', () => {
+    const list = compileFast("'final' | 'amended' | 'final'", 'Observation')!;
+    const first = list({ resourceType: 'Observation' }, {});
+    expect(first).toEqual(['final', 'amended']);
+    expect(list({ resourceType: 'Observation', status: 'final' }, {})).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    // A membership test against it compares with the folded list; its answers are the shared true/false.
+    const test = compileFast("status in ('final' | 'amended')", 'Observation')!;
+    const yes = test({ resourceType: 'Observation', status: 'amended' }, {});
+    expect(yes).toEqual([true]);
+    expect(test({ resourceType: 'Observation', status: 'final' }, {})).toBe(yes);
+    expect(test({ resourceType: 'Observation', status: 'draft' }, {})).toEqual([false]);
+    expect(() => (yes as unknown[]).push(false)).toThrow(TypeError);
+    // A value of another type than the list's still goes to fhirpath.js.
+    expect(() => test({ resourceType: 'Observation', status: 5 }, {})).toThrow(Fallback);
+  });
+
   it('refuses what it cannot reproduce exactly (dates compared with =, decimals, type filters, deref of a non-resource, patterns that are not literals)', () => {
     for (const e of ["effective.ofType(dateTime) = '2026-01-01'", 'value.ofType(Quantity).value = 5.0', 'Observation.status', 'subject.deref()', 'code.text.matches(%pattern)', 'code.text.upper()']) {
       expect(compileFast(e, 'Observation')).toBeUndefined();

@@ -49,6 +49,32 @@ type NodeFn = (focus: unknown[], env: Record<string, unknown>) => unknown[];
 interface Compiled {
   fn: NodeFn;
   type: StaticType | undefined;
+  /** The value, when it depends on neither the focus nor the environment (literals, unions of literals). */
+  constant?: readonly unknown[];
+}
+
+/**
+ * Results shared by every call: closures return them instead of allocating (results are only read, never
+ * changed, by this file and by the engine; frozen so that a mistake throws instead of corrupting them).
+ */
+const EMPTY: unknown[] = Object.freeze([] as unknown[]) as unknown[];
+const TRUE: unknown[] = Object.freeze([true]) as unknown[];
+const FALSE: unknown[] = Object.freeze([false]) as unknown[];
+const BOOLEAN: StaticType = { kind: 'primitive', name: 'System.Boolean' };
+
+function truth(b: boolean): unknown[] {
+  return b ? TRUE : FALSE;
+}
+
+/** A node whose value is known at compile time: computed once, unless it would fall back. */
+function folded(c: Compiled): Compiled {
+  try {
+    const value = Object.freeze(c.fn(EMPTY, {})) as unknown[];
+    return { fn: () => value, type: c.type, constant: value };
+  } catch (err) {
+    if (err instanceof Fallback) return c;
+    throw err;
+  }
 }
 
 class NotCompilable extends Error {}
@@ -133,7 +159,7 @@ function compileNode(node: AstNode, focusType: StaticType | undefined): Compiled
       // complex type (not Quantity, which it compares as quantities), small collections only (larger ones it
       // compares by hash), and where the answer is certain (jsonEquality); otherwise: fall back.
       const deep = type?.kind === 'path' && !isQuantity(type.path);
-      return {
+      const union: Compiled = {
         fn: (focus, env) => {
           const all = [...a(focus, env), ...b(focus, env)];
           const out: unknown[] = [];
@@ -158,6 +184,7 @@ function compileNode(node: AstNode, focusType: StaticType | undefined): Compiled
         },
         type,
       };
+      return left.constant && right.constant ? folded(union) : union;
     }
     case 'AdditiveExpression': {
       if (node.terminalNodeText?.[0] !== '+' && node.text !== '+') refuse();
@@ -167,7 +194,7 @@ function compileNode(node: AstNode, focusType: StaticType | undefined): Compiled
         fn: (focus, env) => {
           const x = a(focus, env);
           const y = b(focus, env);
-          if (x.length === 0 || y.length === 0) return [];
+          if (x.length === 0 || y.length === 0) return EMPTY;
           if (x.length > 1 || y.length > 1) fallback();
           if (typeof x[0] === 'string' && typeof y[0] === 'string') return [x[0] + y[0]];
           return fallback();
@@ -183,22 +210,22 @@ function compileNode(node: AstNode, focusType: StaticType | undefined): Compiled
 function literal(node: AstNode): Compiled {
   const text = node.text ?? refuse();
   switch (node.type) {
-    case 'StringLiteral': {
-      const value = unescapeString(text);
-      return { fn: () => [value], type: { kind: 'primitive', name: 'System.String' } };
-    }
+    case 'StringLiteral':
+      return constant(unescapeString(text), 'System.String');
     case 'NumberLiteral': {
       if (!/^\d+$/.test(text)) refuse(); // decimals compare with precision rules in fhirpath.js
-      const value = Number(text);
-      return { fn: () => [value], type: { kind: 'primitive', name: 'System.Integer' } };
+      return constant(Number(text), 'System.Integer');
     }
-    case 'BooleanLiteral': {
-      const value = text === 'true';
-      return { fn: () => [value], type: { kind: 'primitive', name: 'System.Boolean' } };
-    }
+    case 'BooleanLiteral':
+      return constant(text === 'true', 'System.Boolean');
     default:
       return refuse();
   }
+}
+
+function constant(v: unknown, type: string): Compiled {
+  const value = Object.freeze([v]) as unknown[];
+  return { fn: () => value, type: { kind: 'primitive', name: type }, constant: value };
 }
 
 function unescapeString(quoted: string): string {
@@ -240,7 +267,7 @@ function typeOfElement(key: string): StaticType {
 function member(name: string, parent: NodeFn, parentType: StaticType | undefined): Compiled {
   if (/^[A-Z]/.test(name)) refuse(); // a type name as the first step (Observation.status) is a type filter
   // The parent still runs: it is what falls back when the JSON holds a value after all.
-  if (parentType?.kind === 'absent') return { fn: (focus, env) => (parent(focus, env), []), type: ABSENT };
+  if (parentType?.kind === 'absent') return { fn: (focus, env) => (parent(focus, env), EMPTY), type: ABSENT };
   const key = elementKey(parentType, name);
   if (!key) {
     // Not an element of this type (MedicationStatement.authoredOn): fhirpath.js still reads the property from the
@@ -252,7 +279,7 @@ function member(name: string, parent: NodeFn, parentType: StaticType | undefined
         const record = item as Record<string, unknown>;
         if (record[name] !== undefined || record[`_${name}`] !== undefined) fallback();
       }
-      return [];
+      return EMPTY;
     };
     return { fn, type: ABSENT };
   }
@@ -381,10 +408,10 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
   const ps = params(node);
   const inputFn = input.fn;
   const itemType = realType(input.type);
-  const bool = (f: (items: unknown[]) => boolean): Compiled => ({ fn: (focus, env) => [f(inputFn(focus, env))], type: { kind: 'primitive', name: 'System.Boolean' } });
+  const bool = (f: (items: unknown[]) => boolean): Compiled => ({ fn: (focus, env) => truth(f(inputFn(focus, env))), type: BOOLEAN });
   switch (name) {
     case 'ofType': {
-      if (ps.length === 1 && input.type?.kind === 'absent') return { fn: (focus, env) => (inputFn(focus, env), []), type: ABSENT };
+      if (ps.length === 1 && input.type?.kind === 'absent') return { fn: (focus, env) => (inputFn(focus, env), EMPTY), type: ABSENT };
       if (ps.length !== 1 || input.type?.kind !== 'choice') refuse();
       const choice = input.type as Extract<StaticType, { kind: 'choice' }>;
       const wanted = (ps[0]!.text ?? refuse()).replace(/^FHIR\./, '');
@@ -436,7 +463,7 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
         fn: (focus, env) => {
           const items = inputFn(focus, env);
           const pool = env[POOL_VAR];
-          if (!pool) return [];
+          if (!pool) return EMPTY;
           if (!(pool instanceof Map)) return fallback();
           const out: unknown[] = [];
           for (const item of items) {
@@ -457,7 +484,7 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       return {
         fn: (focus, env) => {
           const s = singleString(inputFn(focus, env));
-          return s === undefined ? [] : [s.toLowerCase()];
+          return s === undefined ? EMPTY : [s.toLowerCase()];
         },
         type: { kind: 'primitive', name: 'System.String' },
       };
@@ -475,17 +502,17 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       return {
         fn: (focus, env) => {
           const s = singleString(inputFn(focus, env));
-          if (s === undefined) return [];
-          return [re.test(s)];
+          if (s === undefined) return EMPTY;
+          return truth(re.test(s));
         },
-        type: { kind: 'primitive', name: 'System.Boolean' },
+        type: BOOLEAN,
       };
     }
     case 'exists':
       if (ps.length === 0) return bool((items) => items.length > 0);
       if (ps.length === 1) {
         const where = fn({ ...node, text: 'where' }, input, rootFocusType).fn;
-        return { fn: (focus, env) => [where(focus, env).length > 0], type: { kind: 'primitive', name: 'System.Boolean' } };
+        return { fn: (focus, env) => truth(where(focus, env).length > 0), type: BOOLEAN };
       }
       return refuse();
     case 'empty':
@@ -502,11 +529,11 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       return {
         fn: (focus, env) => {
           const r = inputFn(focus, env);
-          if (r.length === 0) return [];
+          if (r.length === 0) return EMPTY;
           if (r.length > 1 || typeof r[0] !== 'boolean') return fallback();
-          return [!r[0]];
+          return truth(!r[0]);
         },
-        type: { kind: 'primitive', name: 'System.Boolean' },
+        type: BOOLEAN,
       };
     case 'iif': {
       if (ps.length !== 3) refuse();
@@ -527,9 +554,9 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       return {
         fn: (focus, env) => {
           const matcher = set.fn(focus, env).find((s): s is CodeSetMatcher => s instanceof CodeSetMatcher) ?? fallback();
-          return [inputFn(focus, env).some((i) => matcher.matchesAny(i))];
+          return truth(inputFn(focus, env).some((i) => matcher.matchesAny(i)));
         },
-        type: { kind: 'primitive', name: 'System.Boolean' },
+        type: BOOLEAN,
       };
     }
     default:
@@ -580,16 +607,31 @@ function equality(node: AstNode, focusType: StaticType | undefined): Compiled {
   const a = compileNode(node.children![0]!, focusType);
   const b = compileNode(node.children![1]!, focusType);
   if (!plainComparable(a.type) || !plainComparable(b.type)) refuse();
+  const equal = op === '=';
+  const fixed = b.constant?.length === 1 ? b.constant[0] : undefined;
+  if (typeof fixed === 'string' || typeof fixed === 'number' || typeof fixed === 'boolean') {
+    // `system = 'http://loinc.org'`: the right side is read once, here.
+    const left = a.fn;
+    return {
+      fn: (focus, env) => {
+        const x = single(left(focus, env));
+        if (x === undefined) return EMPTY;
+        if (typeof x !== typeof fixed) fallback();
+        return truth(equal ? x === fixed : x !== fixed);
+      },
+      type: BOOLEAN,
+    };
+  }
   return {
     fn: (focus, env) => {
       const x = single(a.fn(focus, env));
-      if (x === undefined) return [];
+      if (x === undefined) return EMPTY;
       const y = single(b.fn(focus, env));
-      if (y === undefined) return [];
+      if (y === undefined) return EMPTY;
       if (typeof x !== typeof y) fallback();
-      return [op === '=' ? x === y : x !== y];
+      return truth(equal ? x === y : x !== y);
     },
-    type: { kind: 'primitive', name: 'System.Boolean' },
+    type: BOOLEAN,
   };
 }
 
@@ -598,15 +640,30 @@ function membership(node: AstNode, focusType: StaticType | undefined): Compiled 
   const a = compileNode(node.children![0]!, focusType);
   const b = compileNode(node.children![1]!, focusType);
   if (!plainComparable(a.type)) refuse();
+  const fixed = b.constant;
+  const fixedType = fixed && fixed.length > 0 && fixed.every((y) => typeof y === typeof fixed[0]) ? typeof fixed[0] : undefined;
+  if (fixed && fixedType) {
+    // `status in ('final' | 'amended')`: the list is built once, here.
+    const left = a.fn;
+    return {
+      fn: (focus, env) => {
+        const x = single(left(focus, env));
+        if (x === undefined) return EMPTY;
+        if (typeof x !== fixedType) fallback();
+        return truth(fixed.includes(x));
+      },
+      type: BOOLEAN,
+    };
+  }
   return {
     fn: (focus, env) => {
       const x = single(a.fn(focus, env));
-      if (x === undefined) return [];
+      if (x === undefined) return EMPTY;
       const list = b.fn(focus, env);
       for (const y of list) if (typeof y !== typeof x) fallback();
-      return [list.includes(x)];
+      return truth(list.includes(x));
     },
-    type: { kind: 'primitive', name: 'System.Boolean' },
+    type: BOOLEAN,
   };
 }
 
@@ -626,9 +683,9 @@ function logic(node: AstNode, focusType: StaticType | undefined): Compiled {
       // Both operands are evaluated, as fhirpath.js does (an error on either side surfaces either way).
       const x = truth(a(focus, env));
       const y = truth(b(focus, env));
-      if (isAnd) return x === false || y === false ? [false] : x === true && y === true ? [true] : [];
-      return x === true || y === true ? [true] : x === false && y === false ? [false] : [];
+      if (isAnd) return x === false || y === false ? FALSE : x === true && y === true ? TRUE : EMPTY;
+      return x === true || y === true ? TRUE : x === false && y === false ? FALSE : EMPTY;
     },
-    type: { kind: 'primitive', name: 'System.Boolean' },
+    type: BOOLEAN,
   };
 }

@@ -65,14 +65,19 @@ export function compileFhirPath(expression: string): Compiled {
   const slow = fhirpath.compile(expression, r4Model, { userInvocationTable });
   const evaluateSlow = (resource: unknown, env: Record<string, unknown>) => slow(resource, env) as unknown[];
   const fastByType = new Map<string, FastFn | null>();
+  // Most expressions only ever see one resource type: remember the last one instead of a map lookup per call.
+  let lastType: string | undefined;
+  let lastFast: FastFn | null = null;
   return (resource, env) => {
     const type = (resource as { resourceType?: unknown } | null)?.resourceType;
     if (typeof type !== 'string') return evaluateSlow(resource, env);
-    let fast = fastByType.get(type);
+    let fast = type === lastType ? lastFast : fastByType.get(type);
     if (fast === undefined) {
       fast = compileFast(expression, type) ?? null;
       fastByType.set(type, fast);
     }
+    lastType = type;
+    lastFast = fast;
     if (fast) {
       try {
         return fast(resource, env);
