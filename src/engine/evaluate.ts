@@ -53,6 +53,8 @@ interface ClauseState {
 }
 
 const SEVERITY = { info: 0, warning: 1, critical: 2 } as const;
+/** Durations are objects of the loaded rule set, so this holds one entry per lookback of the rule files. */
+const OLDER_THAN = new WeakMap<Duration, string>();
 
 export class Evaluation {
   readonly findings: Finding[] = [];
@@ -134,7 +136,8 @@ export class Evaluation {
   }
 
   private toItem(fact: CompiledFact, r: FhirResource, n: number): Item {
-    const item: Item = { fact: fact.name, resource: r, ref: `${r.resourceType}/${r.id ?? `#${n}`}`, ongoing: false };
+    // Every field from the start: one object shape for all items (fields added later would change it per fact).
+    const item: Item = { fact: fact.name, resource: r, ref: `${r.resourceType}/${r.id ?? `#${n}`}`, ongoing: false, time: undefined, end: undefined, measured: undefined, band: undefined, label: undefined, excluded: undefined };
     if (fact.label) {
       const label = this.eval(fact.label, r, fact.name).find((v) => typeof v === 'string' && v.trim() !== '');
       if (typeof label === 'string') item.label = label;
@@ -161,7 +164,7 @@ export class Evaluation {
       }
     }
     if (fact.lookback && item.time !== undefined && item.time < this.cutoff(fact.lookback)) {
-      item.excluded ??= `older than ${formatDuration(fact.lookback)}`;
+      item.excluded ??= this.olderThan(fact.lookback);
     }
     return item;
   }
@@ -362,6 +365,13 @@ export class Evaluation {
     if (t.olderThan && !(item.time !== undefined && item.time < this.cutoff(t.olderThan))) return false;
     if (t.fhirpath && !this.test(t.fhirpath, item.resource, item.fact)) return false;
     return true;
+  }
+
+  /** The exclusion reason of results past a lookback, one string per duration. */
+  private olderThan(d: Duration): string {
+    let reason = OLDER_THAN.get(d);
+    if (reason === undefined) OLDER_THAN.set(d, (reason = `older than ${formatDuration(d)}`));
+    return reason;
   }
 
   /** now − d, memoised per duration. */

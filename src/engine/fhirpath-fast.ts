@@ -298,6 +298,14 @@ function member(name: string, parent: NodeFn, parentType: StaticType | undefined
 /** Values of element `prop` of every item, arrays flattened (as fhirpath.js's member access). */
 /** Values of element `prop` of every item, arrays flattened; `extension` is `_${prop}`, built once by the caller. */
 function collect(items: unknown[], prop: string, extension: string): unknown[] {
+  if (items.length === 1) {
+    // The common case (a path from the resource): no collection to build.
+    const item = items[0];
+    if (item === null || typeof item !== 'object') return EMPTY;
+    const record = item as Record<string, unknown>;
+    if (record[extension] !== undefined) fallback();
+    return asCollection(record[prop]);
+  }
   const out: unknown[] = [];
   for (const item of items) {
     if (item === null || typeof item !== 'object') continue;
@@ -325,18 +333,29 @@ function choiceNames(name: string, suffixes: string[]): ChoiceNames {
  * for (`ofType`).
  */
 function collectChoice(items: unknown[], names: ChoiceNames, only: number | undefined): unknown[] {
+  if (items.length === 1) return asCollection(choiceValue(items[0], names, only));
   const out: unknown[] = [];
-  const { props, extensions } = names;
-  for (const item of items) {
-    if (item === null || typeof item !== 'object') continue;
-    const record = item as Record<string, unknown>;
-    let i = 0;
-    while (i < props.length && record[props[i]!] === undefined && record[extensions[i]!] === undefined) i++;
-    if (i === props.length || (only !== undefined && i !== only)) continue;
-    if (record[extensions[i]!] !== undefined) fallback();
-    push(out, record[props[i]!]);
-  }
+  for (const item of items) push(out, choiceValue(item, names, only));
   return out;
+}
+
+function choiceValue(item: unknown, names: ChoiceNames, only: number | undefined): unknown {
+  if (item === null || typeof item !== 'object') return undefined;
+  const { props, extensions } = names;
+  const record = item as Record<string, unknown>;
+  let i = 0;
+  while (i < props.length && record[props[i]!] === undefined && record[extensions[i]!] === undefined) i++;
+  if (i === props.length || (only !== undefined && i !== only)) return undefined;
+  if (record[extensions[i]!] !== undefined) fallback();
+  return record[props[i]!];
+}
+
+/** One element's value as a collection, without copying: a JSON array is returned as it is (results are only read). */
+function asCollection(v: unknown): unknown[] {
+  if (v === undefined || v === null) return EMPTY;
+  if (!Array.isArray(v)) return [v];
+  for (const x of v) if (x === null || x === undefined) fallback(); // nulls align arrays with their extensions
+  return v;
 }
 
 function push(out: unknown[], v: unknown): void {
