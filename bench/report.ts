@@ -75,7 +75,7 @@ export function printReport(r: BenchReport, out: (s: string) => void): void {
   out(`Cold start (process start → first 200 of a hook call): median ${r.median.coldStartMs} ms (listening ${r.median.listeningMs} ms); samples ${r.runs.map((x) => x.coldStartMs.join('/')).join(', ')} ms`);
   out(`Card history on vs off (hook-${h.resources}, c=${h.connections}, ${h.rounds} alternating rounds): p50 ${h.on.p50} vs ${h.off.p50} ms (×${h.ratio.p50}), mean ${h.on.mean} vs ${h.off.mean} ms (×${h.ratio.mean}), p99 ${h.on.p99} vs ${h.off.p99} ms, ${h.on.rps} vs ${h.off.rps} req/s`);
   const s = r.median.soak;
-  out(`Soak ${s.seconds} s (hook-${s.resources}, c=${s.connections}): ${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms; RSS peak ${s.peakRssMb} MB, ${s.rssFirstMb} → ${s.rssLastMb} MB (slope ${s.rssSlopeMbPerMin} MB/min); heap after collections ${s.heapFloorFirstMb} → ${s.heapFloorLastMb} MB`);
+  out(`Soak ${s.seconds} s (hook-${s.resources}, c=${s.connections}): ${s.rps} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms; RSS peak ${s.peakRssMb} MB, ${s.rssFirstMb} → ${s.rssLastMb} MB (slope ${s.rssSlopeMbPerMin} MB/min); heap after collections ${s.heapFloorFirstMb} → ${s.heapFloorLastMb} MB; growth within a run (median): RSS ${s.rssGrowthMb} MB, heap after collections ${s.heapFloorGrowthMb ?? '?'} MB`);
   out('');
   out('Done-when checks:');
   for (const c of r.checks) out(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.item}: ${c.value}`);
