@@ -295,7 +295,6 @@ function member(name: string, parent: NodeFn, parentType: StaticType | undefined
   return { fn, type: type.kind === 'path' ? { ...type, element: name } : type };
 }
 
-/** Values of element `prop` of every item, arrays flattened (as fhirpath.js's member access). */
 /** Values of element `prop` of every item, arrays flattened; `extension` is `_${prop}`, built once by the caller. */
 function collect(items: unknown[], prop: string, extension: string): unknown[] {
   if (items.length === 1) {
