@@ -1,4 +1,4 @@
-import type { FhirPathAtom, SearchRequest, SortRule, WithId } from '@medplum/core';
+import type { FhirPathAtom, SearchRequest, WithId } from '@medplum/core';
 import { created, deepClone, evalFhirPath, getSearchParameter, globalSchema, isOk, matchesSearchRequest, Operator, parseFhirPath, splitSearchOnComma } from '@medplum/core';
 import type { FhirRouteHandler } from '@medplum/fhir-router';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
@@ -78,9 +78,10 @@ export class TestServerRepository extends MemoryRepository {
   }
 
   /**
-   * MemoryRepository.search (medplum 4.5.2) step for step — match, clone, stable sort rule by rule, offset,
-   * count, total — over the indexed candidates only, in the repository's own order, and with each sort key
-   * computed once per resource instead of once per comparison (same keys, same comparisons, same order).
+   * MemoryRepository.search (medplum 4.5.2) step for step — match, stable sort rule by rule, offset, count,
+   * total — over the indexed candidates only, in the repository's own order, with each sort key computed once
+   * per resource instead of once per comparison (same keys, same comparisons, same order), and copies made of
+   * the page only (medplum copies every match first; the copies are equal either way).
    */
   override async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
     const candidates = this.candidates(searchRequest);
@@ -88,25 +89,28 @@ export class TestServerRepository extends MemoryRepository {
       return super.search(searchRequest);
     }
     const { resourceType } = searchRequest;
-    const result: WithId<T>[] = [];
+    const matches: WithId<T>[] = [];
     for (const resource of this.stored().get(resourceType)?.values() ?? []) {
       if (candidates.has(`${resourceType}/${resource.id}`) && matchesSearchRequest(resource, searchRequest)) {
-        result.push(resource as WithId<T>);
+        matches.push(resource as WithId<T>);
       }
     }
-    let entry = result.map((resource) => ({ resource: deepClone(resource) }));
+    let page = matches;
     for (const rule of searchRequest.sortRules ?? []) {
-      const keyed = entry.map((e) => ({ e, key: sortKey(e.resource, rule) }));
+      const expression = sortExpression(resourceType, rule.code);
+      if (!expression) continue; // medplum's comparator then answers 0 for every pair: a stable sort changes nothing
       const sign = rule.descending ? -1 : 1;
-      entry = keyed.sort((a, b) => (a.key === undefined || b.key === undefined ? 0 : a.key.localeCompare(b.key) * sign)).map((k) => k.e);
+      const keyed = page.map((resource) => ({ resource, key: JSON.stringify(evalFhirPath(expression, resource)) }));
+      page = keyed.sort((a, b) => a.key.localeCompare(b.key) * sign).map((k) => k.resource);
     }
     if (searchRequest.offset !== undefined) {
-      entry = entry.slice(searchRequest.offset);
+      page = page.slice(searchRequest.offset);
     }
     if (searchRequest.count !== undefined) {
-      entry = entry.slice(0, searchRequest.count);
+      page = page.slice(0, searchRequest.count);
     }
-    return { resourceType: 'Bundle', type: 'searchset', entry: entry.length ? entry : undefined, total: result.length };
+    const entry = page.map((resource) => ({ resource: deepClone(resource) }));
+    return { resourceType: 'Bundle', type: 'searchset', entry: entry.length ? entry : undefined, total: matches.length };
   }
 
   /** MemoryRepository's store: type → id → resource (private there; read here, never written). */
@@ -174,13 +178,13 @@ export class TestServerRepository extends MemoryRepository {
 /** Sort expressions parsed once (evalFhirPath would parse the string on every call). */
 const parsedSortExpressions = new Map<string, FhirPathAtom>();
 
-/** What MemoryRepository's comparator compares for a resource: undefined when the parameter has no expression (all equal). */
-function sortKey(resource: Resource, rule: SortRule): string | undefined {
-  const expression = globalSchema.types[resource.resourceType]?.searchParams?.[rule.code]?.expression;
+/** The expression MemoryRepository's comparator sorts by, parsed; undefined when the parameter has none. */
+function sortExpression(resourceType: string, code: string): FhirPathAtom | undefined {
+  const expression = globalSchema.types[resourceType]?.searchParams?.[code]?.expression;
   if (!expression) return undefined;
   let atom = parsedSortExpressions.get(expression);
   if (!atom) parsedSortExpressions.set(expression, (atom = parseFhirPath(expression)));
-  return JSON.stringify(evalFhirPath(atom, resource));
+  return atom;
 }
 
 /**
