@@ -73,7 +73,7 @@ export function createApp(deps: AppDeps): Express {
   // The card preview page (GET /, /preview/…): no authentication, so only where enabled (never by default in production).
   if (previewEnabled(config)) {
     if (config.nodeEnv === 'production') logger.warn({ preview: 'on' }, 'PREVIEW=on in production: GET / and /preview/api/ serve patient data without authentication');
-    app.use(previewRouter({ registry: deps.registry, logger, invokeOptions }));
+    app.use(previewRouter({ registry: deps.registry, logger, invokeOptions, hosts: config.previewHosts }));
   }
   app.use(notFoundHandler);
   app.use(errorHandler(logger, config.bodyLimitBytes));

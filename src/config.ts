@@ -24,6 +24,7 @@ interface Setting<K extends Kind = Kind> {
 export const SETTINGS = {
   nodeEnv: { env: 'NODE_ENV', kind: 'enum', values: ['development', 'test', 'production'], default: 'development', doc: 'Run mode. `production` refuses unsafe settings (auth disabled, the public sandbox issuer) and turns the preview page off.' },
   preview: { env: 'PREVIEW', kind: 'enum', values: ['on', 'off'], default: undefined, doc: 'The card preview page at `/` and its JSON API under `/preview/api/` (fire a fixture patient or a FHIR server patient through the service, see the cards and a chart). It has no authentication and can make the service contact any FHIR server it is given, so it is a development tool. Default: `on`, except `off` when `NODE_ENV` is `production`.' },
+  previewHosts: { env: 'PREVIEW_HOSTS', kind: 'string', default: undefined, doc: 'Host names, comma-separated, on which the preview API answers besides `localhost`, `127.0.0.1` and `[::1]` (e.g. the name of a shared development server). A request whose `Host` is another name is refused: a foreign web site that points its own name at this machine (DNS rebinding) cannot read it through a browser.' },
   port: { env: 'PORT', kind: 'integer', min: 0, max: 65535, default: 8080, doc: 'TCP port the service listens on (0 = any free port).' },
   host: { env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Interface to bind.' },
   publicBaseUrl: { env: 'PUBLIC_BASE_URL', kind: 'url', default: undefined, doc: 'The URL clients use to reach the service (scheme, host, port, no trailing slash). JWT `aud` is checked against it. Default: `http://localhost:<PORT>`.' },
@@ -86,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   // Never echo these two values: the URL may carry a password, the salt is a secret.
   if (out.databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(String(out.databaseUrl))) throw new ConfigError('Setting DATABASE_URL is invalid: expected postgres://user:password@host:port/database, or leave it unset for the embedded SQLite store.');
   if (out.benchFloor === 'on' && out.nodeEnv === 'production') throw new ConfigError('Setting BENCH_FLOOR=on is refused in production (NODE_ENV=production): the benchmark floor is for benchmarking only.');
+  if (out.previewHosts !== undefined && !String(out.previewHosts).split(',').every((h) => /^(?:[a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(h.trim()))) throw new ConfigError('Setting PREVIEW_HOSTS is invalid: expected host names separated by commas, without scheme or port (e.g. cds-dev.example.org).');
   if (out.patientHashSalt !== undefined && String(out.patientHashSalt).length < 32) throw new ConfigError('Setting PATIENT_HASH_SALT is invalid: it must be at least 32 characters.');
   return out as Config;
 }

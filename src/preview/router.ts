@@ -12,7 +12,7 @@
  * under the hook route's options (deadline, pages, resources). The caller is not authenticated, so the FHIR
  * servers it may name are those the hook allows an unauthenticated development caller (loopback hosts and the
  * public HAPI R4 sandbox), whatever the mode. The router is only mounted when `previewEnabled(config)`, and it
- * refuses cross-origin API calls.
+ * refuses cross-origin API calls and calls addressed to a host name it does not know (DNS rebinding).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -45,7 +45,12 @@ export interface PreviewDeps {
   fhirServerAllowed?: FhirServerAllowed;
   fixturesDir?: string;
   pageDir?: string;
+  /** `PREVIEW_HOSTS`: host names the API answers on besides the loopback ones. */
+  hosts?: string;
 }
+
+/** Host names the preview API always answers on. */
+export const LOOPBACK_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '[::1]'];
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -95,7 +100,7 @@ export function previewRouter(deps: PreviewDeps): Router {
   router.get('/', async (_req, res) => sendAsset(res, 'index.html'));
   router.get('/preview/static/:file', async (req, res) => sendAsset(res, req.params.file!));
 
-  router.use('/preview/api', sameOriginOnly);
+  router.use('/preview/api', sameOriginOnly(previewHosts(deps.hosts)));
   router.get('/preview/api/services', (_req, res) => {
     sendJson(
       res,
@@ -201,25 +206,52 @@ function sendJson(res: Response, value: unknown): void {
   res.type('application/json').send(JSON.stringify(value));
 }
 
+/** The host names of `PREVIEW_HOSTS` (comma-separated) and the loopback ones, lower-case. */
+export function previewHosts(setting: string | undefined): Set<string> {
+  const extra = (setting ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  return new Set([...LOOPBACK_HOSTS, ...extra]);
+}
+
+/** The host name of a `Host` header (port dropped, lower-case); undefined when it is not one. */
+function hostName(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  try {
+    return new URL(`http://${header}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The API has no token, so other web sites must not drive it through a developer's browser: no CORS grant
  * (the app-wide CORS header is withdrawn), and a request whose Origin is another site is refused. Clients
- * without an Origin header (curl, tests) are served.
+ * without an Origin header (curl, tests) are served. The Origin check alone does not stop DNS rebinding (a
+ * site that re-points its own name at this machine is "same origin" with itself), so the `Host` must also be
+ * a name this service is known by: a loopback name or one of `PREVIEW_HOSTS`.
  */
-const sameOriginOnly: RequestHandler = (req: Request, res: Response, next) => {
-  res.removeHeader('Access-Control-Allow-Origin');
-  res.removeHeader('Access-Control-Expose-Headers');
-  const origin = req.get('origin');
-  if (origin !== undefined) {
-    let host: string | undefined;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      host = undefined;
+function sameOriginOnly(hosts: ReadonlySet<string>): RequestHandler {
+  return (req: Request, res: Response, next) => {
+    res.removeHeader('Access-Control-Allow-Origin');
+    res.removeHeader('Access-Control-Expose-Headers');
+    const host = hostName(req.get('host'));
+    if (host === undefined || !hosts.has(host)) {
+      throw new OperationOutcomeError(
+        403,
+        outcome([{ code: 'forbidden', diagnostics: `The preview API answers only on ${[...hosts].join(', ')}. To serve it under another host name, add that name to PREVIEW_HOSTS.` }]),
+      );
     }
-    if (host === undefined || host !== req.get('host')) {
-      throw new OperationOutcomeError(403, outcome([{ code: 'forbidden', diagnostics: 'The preview API answers only pages of its own origin.' }]));
+    const origin = req.get('origin');
+    if (origin !== undefined) {
+      let originHost: string | undefined;
+      try {
+        originHost = new URL(origin).host;
+      } catch {
+        originHost = undefined;
+      }
+      if (originHost === undefined || originHost !== req.get('host')) {
+        throw new OperationOutcomeError(403, outcome([{ code: 'forbidden', diagnostics: 'The preview API answers only pages of its own origin.' }]));
+      }
     }
-  }
-  next();
-};
+    next();
+  };
+}

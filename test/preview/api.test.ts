@@ -12,6 +12,7 @@ import { previewEnabled } from '../../src/preview/router';
 import type { PreviewChart } from '../../src/preview/chart';
 import type { RunningServer } from '../../src/server';
 import { loadServices } from '../../src/services/registry';
+import { loadConfig } from '../../src/config';
 import { startTestFhirServer, type TestFhirServer } from '../../src/test-fhir-server';
 import { startTestService, testConfig } from '../support/service';
 
@@ -189,6 +190,26 @@ describe('API', () => {
     expect(own.status).toBe(200);
     const list = await fetch(`${service.url}/preview/api/fixtures`, { headers: { origin: 'http://localhost.evil.example' } });
     expect(list.status).toBe(403);
+  });
+
+  it('answers only on loopback names and PREVIEW_HOSTS: a rebound foreign name is refused even as its own origin', async () => {
+    const appWith = (previewHosts?: string) => {
+      const config = testConfig({ preview: 'on', previewHosts });
+      return createApp({ config, logger: silentLogger, registry: loadServices(config.servicesDir, { profile: 'default' }) });
+    };
+    const app = appWith();
+    // DNS rebinding: evil.example now resolves to this machine, and its page calls "its own" origin.
+    const rebound = await request(app).get('/preview/api/fixtures').set('Host', 'evil.example:8080').set('Origin', 'http://evil.example:8080');
+    expect(rebound.status).toBe(403);
+    expect(rebound.body.issue[0].diagnostics).toMatch(/PREVIEW_HOSTS/);
+    expect((await request(app).post('/preview/api/fire').set('Host', 'evil.example').send({ fixture: 'empty-record' })).status).toBe(403);
+    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1:9', '[::1]:8080']) {
+      expect({ host, status: (await request(app).get('/preview/api/fixtures').set('Host', host)).status }).toEqual({ host, status: 200 });
+    }
+    const named = appWith('cds-dev.example.org, other.example');
+    expect((await request(named).get('/preview/api/fixtures').set('Host', 'cds-dev.example.org:8443').set('Origin', 'https://cds-dev.example.org:8443')).status).toBe(200);
+    expect((await request(named).get('/preview/api/fixtures').set('Host', 'evil.example')).status).toBe(403);
+    expect(() => loadConfig({ PREVIEW_HOSTS: 'https://cds-dev.example.org' })).toThrow(/PREVIEW_HOSTS is invalid/);
   });
 });
 
