@@ -101,6 +101,9 @@ it('ports and host names agree: replicas on PORT behind the nginx upstream, prox
   const publicUrl = new URL(env.PUBLIC_BASE_URL!);
   expect(publicUrl.protocol).toBe('https:');
   expect(services.proxy!.ports).toContain(`${publicUrl.port}:443`);
+  // nginx redirects plain HTTP to https://$host (port 443): port 80 is published only where HTTPS is on 443.
+  const publishesHttp = services.proxy!.ports!.some((p) => /:80$/.test(p));
+  expect({ publishesHttp, httpsPort: publicUrl.port || '443' }).toEqual({ publishesHttp: (publicUrl.port || '443') === '443', httpsPort: publicUrl.port || '443' });
   expect(nginx).toMatch(/listen 443 ssl;/);
   expect(services.proxy!.volumes).toEqual(expect.arrayContaining(['./deploy/proxy/nginx.conf:/etc/nginx/nginx.conf:ro', './deploy/certs:/etc/nginx/certs:ro']));
   expect(nginx).toMatch(/ssl_certificate \/etc\/nginx\/certs\/tls\.crt;/);
