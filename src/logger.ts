@@ -28,10 +28,29 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: 'il6-cds' },
       redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { err: errorForLog },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,
   );
+}
+
+/**
+ * How an error is logged (every `{ err }` of the service): its type, code, message (cut at 500 characters),
+ * stack frames and cause — not the other properties errors carry, such as a request body (body-parser), a
+ * database row (`detail` of pg) or a response, which may hold patient data.
+ */
+export function errorForLog(err: unknown, depth = 0): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err).slice(0, 200) };
+  const code = (err as { code?: unknown }).code;
+  const out: Record<string, unknown> = { type: err.name, message: err.message.slice(0, 500) };
+  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  out.stack = (err.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
+  if (err.cause !== undefined && depth < 3) out.cause = errorForLog(err.cause, depth + 1);
+  return out;
 }
 
 /** A logger that drops everything (tests that do not inspect logs). */
