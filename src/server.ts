@@ -15,6 +15,7 @@ import type { Logger } from './logger';
 import { createMetrics, type Lifecycle, type Metrics } from './observability';
 import { loadServices, type ServiceRegistry } from './services/registry';
 import { openStore, type Store } from './store';
+import { startRetention, type Retention } from './store/retention';
 
 export interface RunningServer {
   /** e.g. http://127.0.0.1:8080 */
@@ -23,6 +24,8 @@ export interface RunningServer {
   registry: ServiceRegistry;
   /** Card history and feedback storage (`ping()` for readiness). Closed by `close()` unless it was passed in `deps.store`. */
   store: Store;
+  /** The retention purge (`RETENTION_DAYS` > 0), stopped by `close()`. */
+  retention?: Retention;
   /** The card-history recorder, undefined with CARD_HISTORY=off: `stats` for metrics, `flush()`. */
   history?: CardHistoryRecorder;
   /** Prometheus metrics (undefined with METRICS=off). */
@@ -64,7 +67,9 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     throw err;
   }
   const recorder = history;
+  const retention = startRetention({ store, days: config.retentionDays, logger });
   const shutdownStorage = async () => {
+    await retention?.stop();
     await recorder?.close();
     if (ownStore) await store.close();
   };
@@ -137,6 +142,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     registry,
     store,
     history,
+    retention,
     metrics,
     close() {
       closing ??= drainHttp()

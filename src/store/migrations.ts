@@ -67,6 +67,14 @@ export const MIGRATIONS: Migration[] = [
       postgres: tables({ int: 'BIGINT', bool: 'BOOLEAN', id: 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY' }),
     },
   },
+  {
+    version: 2,
+    name: 'indexes for the retention purge (by time, all services)',
+    sql: {
+      sqlite: 'CREATE INDEX card_history_issued ON card_history (issued_at_ms);\nCREATE INDEX feedback_received ON feedback (received_at_ms);',
+      postgres: 'CREATE INDEX card_history_issued ON card_history (issued_at_ms);\nCREATE INDEX feedback_received ON feedback (received_at_ms);',
+    },
+  },
 ];
 
 /** Key of the patient-hash salt in `meta`. */

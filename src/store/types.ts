@@ -113,6 +113,14 @@ export interface ListFilter {
   limit?: number;
 }
 
+export interface PurgeResult {
+  cards: number;
+  feedback: number;
+}
+
+/** Most rows one purge transaction deletes. */
+export const PURGE_BATCH = 5000;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Human description without secrets (file path, or host/database/schema). */
@@ -128,6 +136,11 @@ export interface Store {
   summary(query: SummaryQuery): Promise<Summary>;
   listFeedback(filter?: ListFilter): Promise<StoredFeedback[]>;
   listCards(filter?: ListFilter): Promise<CardRecord[]>;
+  /**
+   * Retention: deletes card history issued before `cutoffMs` and feedback received before it, in batches of at
+   * most `PURGE_BATCH` rows (each its own short transaction, so writers are never held up for long).
+   */
+  purgeBefore(cutoffMs: number): Promise<PurgeResult>;
   /** Waits for pending writes, then closes connections. Idempotent. */
   close(): Promise<void>;
 }

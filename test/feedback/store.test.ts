@@ -3,7 +3,7 @@
  * history, durable feedback with unknown cards flagged, the summary's counting rules, ping and close.
  */
 import { randomUUID } from 'node:crypto';
-import type { CardRecord, FeedbackRecord, Store } from '../../src/store/types';
+import { PURGE_BATCH, type CardRecord, type FeedbackRecord, type Store } from '../../src/store/types';
 import { describeBackends, type StoreLocation } from './backends';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -102,6 +102,22 @@ describeBackends('store', (backend) => {
     expect(byCard(unknown.cardUuid, 'svc-a')).toMatchObject({ cardKnown: false, outcome: 'overridden', overrideReason: REASON, hasComment: true, acceptedSuggestionIds: [] });
     expect(byCard(known.cardUuid, 'svc-b').cardKnown).toBe(false);
     expect(await store.listFeedback({ serviceId: 'svc-b' })).toHaveLength(1);
+  });
+
+  it('retention: purgeBefore deletes cards issued and feedback received before the cutoff, in batches, and nothing newer', async () => {
+    const cutoff = T0 + 30 * DAY;
+    // More old cards than one purge batch, so the batch loop has to go round.
+    const old = Array.from({ length: PURGE_BATCH + 7 }, (_, i) => card({ issuedAtMs: T0 + (i % 50) * HOUR }));
+    const kept = [card({ issuedAtMs: cutoff }), card({ issuedAtMs: cutoff + DAY, serviceId: 'svc-b' })];
+    await store.recordCards([...old.slice(0, 3000), kept[0]!]);
+    await store.recordCards([...old.slice(3000), kept[1]!]);
+    await store.recordFeedback([fb(old[0]!), fb(kept[0]!, { receivedAtMs: cutoff - 1 }), fb(kept[1]!, { receivedAtMs: cutoff + HOUR })]);
+    expect(await store.purgeBefore(cutoff)).toEqual({ cards: old.length, feedback: 2 });
+    expect((await store.listCards({ limit: 10_000 })).map((c) => c.cardUuid).sort()).toEqual(kept.map((c) => c.cardUuid).sort());
+    expect((await store.listFeedback()).map((f) => f.cardUuid)).toEqual([kept[1]!.cardUuid]);
+    expect(await store.purgeBefore(cutoff)).toEqual({ cards: 0, feedback: 0 });
+    const summary = await store.summary({});
+    expect(summary.totals).toMatchObject({ issued: 2, accepted: 1 });
   });
 
   it('a card still queued in this process counts as known (cardPendingLocally)', async () => {
