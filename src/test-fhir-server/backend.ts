@@ -1,8 +1,9 @@
 import type { FhirPathAtom, SearchRequest, WithId } from '@medplum/core';
-import { created, deepClone, evalFhirPath, getSearchParameter, globalSchema, isOk, matchesSearchRequest, Operator, parseFhirPath, splitSearchOnComma } from '@medplum/core';
+import { created, deepClone, evalFhirPath, getSearchParameter, globalSchema, isOk, Operator, splitSearchOnComma } from '@medplum/core';
 import type { FhirRouteHandler } from '@medplum/fhir-router';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { indexedValue, parsedOnce, searchMatcher } from './match';
 
 type JournalEntry = { resourceType: string; id: string; before: Resource | undefined };
 
@@ -20,8 +21,9 @@ const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
  * - an index of references: MemoryRepository evaluates FHIRPath on every resource of the type
  *   (~15 µs each, so 120 ms per search at 10,000 Observations); searches with a reference filter such
  *   as `patient=Patient/p1` now only look at the resources that contain that reference;
- * - sort keys computed once per resource: MemoryRepository's comparator evaluates the sort parameter's
- *   FHIRPath for both sides of every comparison (n log n evaluations of e.g. the 60-branch `date` expression).
+ * - search values computed once per stored resource, as a server indexes them when it writes (`match.ts`):
+ *   MemoryRepository parses and evaluates each filter's FHIRPath on every resource of every search, and its
+ *   comparator evaluates the sort parameter's FHIRPath for both sides of every comparison.
  */
 export class TestServerRepository extends MemoryRepository {
   private journal: Map<string, JournalEntry> | undefined;
@@ -78,8 +80,8 @@ export class TestServerRepository extends MemoryRepository {
   }
 
   /**
-   * MemoryRepository.search (medplum 4.5.2) step for step — match, stable sort rule by rule, offset, count,
-   * total — over the indexed candidates only, in the repository's own order, with each sort key computed once
+   * MemoryRepository.search (medplum 4.5.2) step for step — match (`match.ts`: expressions parsed once), stable
+   * sort rule by rule, offset, count, total — over the indexed candidates only, in the repository's own order, with each sort key computed once
    * per resource instead of once per comparison (same keys, same comparisons, same order), and copies made of
    * the page only (medplum copies every match first; the copies are equal either way).
    */
@@ -89,9 +91,10 @@ export class TestServerRepository extends MemoryRepository {
       return super.search(searchRequest);
     }
     const { resourceType } = searchRequest;
+    const matchesSearchRequest = searchMatcher(searchRequest);
     const matches: WithId<T>[] = [];
     for (const resource of this.stored().get(resourceType)?.values() ?? []) {
-      if (candidates.has(`${resourceType}/${resource.id}`) && matchesSearchRequest(resource, searchRequest)) {
+      if (candidates.has(`${resourceType}/${resource.id}`) && matchesSearchRequest(resource)) {
         matches.push(resource as WithId<T>);
       }
     }
@@ -100,7 +103,7 @@ export class TestServerRepository extends MemoryRepository {
       const expression = sortExpression(resourceType, rule.code);
       if (!expression) continue; // medplum's comparator then answers 0 for every pair: a stable sort changes nothing
       const sign = rule.descending ? -1 : 1;
-      const keyed = page.map((resource) => ({ resource, key: JSON.stringify(evalFhirPath(expression, resource)) }));
+      const keyed = page.map((resource) => ({ resource, key: indexedValue(resource, expression, () => JSON.stringify(evalFhirPath(expression, resource))) }));
       page = keyed.sort((a, b) => a.key.localeCompare(b.key) * sign).map((k) => k.resource);
     }
     if (searchRequest.offset !== undefined) {
@@ -175,16 +178,10 @@ export class TestServerRepository extends MemoryRepository {
   }
 }
 
-/** Sort expressions parsed once (evalFhirPath would parse the string on every call). */
-const parsedSortExpressions = new Map<string, FhirPathAtom>();
-
 /** The expression MemoryRepository's comparator sorts by, parsed; undefined when the parameter has none. */
 function sortExpression(resourceType: string, code: string): FhirPathAtom | undefined {
   const expression = globalSchema.types[resourceType]?.searchParams?.[code]?.expression;
-  if (!expression) return undefined;
-  let atom = parsedSortExpressions.get(expression);
-  if (!atom) parsedSortExpressions.set(expression, (atom = parseFhirPath(expression)));
-  return atom;
+  return expression ? parsedOnce(expression) : undefined;
 }
 
 /**
