@@ -5,7 +5,8 @@
  * and count-capped so a misbehaving server cannot exhaust memory.
  */
 import type { Bundle, FhirResource, Reference } from 'fhir/r4';
-import { BodyTooLargeError, readCapped } from '../http/read-capped';
+import { BodyTooLargeError } from '../http/read-capped';
+import { httpGet, type HttpAnswer } from './http-get';
 
 export interface FhirAccess {
   baseUrl: string;
@@ -103,26 +104,22 @@ async function getJson(
 ): Promise<FhirResource | undefined> {
   const headers: Record<string, string> = { accept: 'application/fhir+json, application/json' };
   if (access.accessToken) headers.authorization = `Bearer ${access.accessToken}`;
-  let res: Response;
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+  let res: HttpAnswer;
   try {
-    res = await fetch(url, { headers, signal: limits.signal, redirect: 'error' });
+    res = await httpGet(url, { headers, signal: limits.signal, maxBytes, wantBody: (status) => status >= 200 && status < 300 });
   } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
     throw limits.signal.aborted
       ? new FhirFetchError('the FHIR server did not answer before the deadline')
       : new FhirFetchError(`the FHIR server could not be reached (${networkReason(err)})`);
   }
-  if (isRead && (res.status === 404 || res.status === 410)) {
-    await res.body?.cancel();
-    return undefined;
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new FhirFetchError(`the FHIR server answered HTTP ${res.status}`, res.status);
-  }
-  const text = await readBody(res, limits.maxBytes ?? DEFAULT_MAX_BYTES, limits.signal);
+  if (isRead && (res.status === 404 || res.status === 410)) return undefined;
+  // A redirect is not followed (the token stays with fhirServer): it is answered like any other failure.
+  if (res.status < 200 || res.status >= 300) throw new FhirFetchError(`the FHIR server answered HTTP ${res.status}`, res.status);
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.text);
   } catch {
     throw new FhirFetchError('the FHIR server answered with something that is not JSON');
   }
@@ -130,18 +127,6 @@ async function getJson(
     throw new FhirFetchError('the FHIR server answered with JSON that is not a FHIR resource');
   }
   return body as FhirResource;
-}
-
-/** The body as text, within the size cap; failures in words for the OperationOutcome. */
-async function readBody(res: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
-  try {
-    return await readCapped(res, maxBytes);
-  } catch (err) {
-    if (err instanceof BodyTooLargeError) throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
-    throw signal.aborted
-      ? new FhirFetchError('the FHIR server did not answer before the deadline')
-      : new FhirFetchError(`the FHIR server's answer was cut off (${networkReason(err)})`);
-  }
 }
 
 /** The `next` link, only if it stays on the same server (origin and base path) as the query. */
@@ -175,8 +160,7 @@ const NETWORK_REASONS: Record<string, string> = {
   ETIMEDOUT: 'connection timed out',
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
-  UND_ERR_SOCKET: 'connection closed by the server',
-  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  EPIPE: 'connection closed by the server',
   CERT_HAS_EXPIRED: 'its TLS certificate has expired',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified',
@@ -185,6 +169,6 @@ const NETWORK_REASONS: Record<string, string> = {
 
 /** Words for the network failure, for the OperationOutcome a person reads (no error codes, no stack). */
 function networkReason(err: unknown): string {
-  const cause = (err as { cause?: { code?: string } }).cause;
-  return NETWORK_REASONS[cause?.code ?? ''] ?? 'network error';
+  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+  return NETWORK_REASONS[code ?? ''] ?? 'network error';
 }
