@@ -41,6 +41,17 @@ describe('retention', () => {
     expect(purgeBefore.mock.calls.length).toBe(calls); // stopped
   });
 
+  it('a store that throws at once (not a rejected promise) does not stop later purges', async () => {
+    const purgeBefore = jest.fn<Promise<{ cards: number; feedback: number }>, [number]>(() => {
+      throw new Error('store is closed');
+    });
+    const r = startRetention({ store: { purgeBefore }, days: 1, logger: capture().logger, intervalMs: 3_600_000 })!;
+    expect(await r.runNow()).toBeUndefined();
+    purgeBefore.mockResolvedValue({ cards: 2, feedback: 0 });
+    expect(await r.runNow()).toEqual({ cards: 2, feedback: 0 });
+    await r.stop();
+  });
+
   it('stop waits for a purge in progress, and one purge runs at a time', async () => {
     let finish!: () => void;
     const purgeBefore = jest.fn(() => new Promise<{ cards: number; feedback: number }>((res) => (finish = () => res({ cards: 1, feedback: 0 }))));

@@ -31,22 +31,19 @@ export function startRetention(opts: RetentionOptions): Retention | undefined {
   let running: Promise<{ cards: number; feedback: number } | undefined> | undefined;
   let stopped = false;
 
-  const runNow = () => {
-    running ??= (async () => {
-      const cutoffMs = now() - opts.days * DAY_MS;
-      try {
-        const deleted = await opts.store.purgeBefore(cutoffMs);
-        if (deleted.cards > 0 || deleted.feedback > 0) opts.logger.info({ retentionDays: opts.days, cutoff: new Date(cutoffMs).toISOString(), deleted }, 'retention: old card history and feedback deleted');
-        return deleted;
-      } catch (err) {
-        if (!stopped) opts.logger.warn({ err, retentionDays: opts.days }, 'retention: purge failed; it is tried again at the next interval');
-        return undefined;
-      } finally {
-        running = undefined;
-      }
-    })();
-    return running;
+  const purge = async () => {
+    const cutoffMs = now() - opts.days * DAY_MS;
+    try {
+      const deleted = await opts.store.purgeBefore(cutoffMs);
+      if (deleted.cards > 0 || deleted.feedback > 0) opts.logger.info({ retentionDays: opts.days, cutoff: new Date(cutoffMs).toISOString(), deleted }, 'retention: old card history and feedback deleted');
+      return deleted;
+    } catch (err) {
+      if (!stopped) opts.logger.warn({ err, retentionDays: opts.days }, 'retention: purge failed; it is tried again at the next interval');
+      return undefined;
+    }
   };
+  // One purge at a time: a call while one runs gets that one.
+  const runNow = () => (running ??= purge().finally(() => (running = undefined)));
 
   // Not at once: start-up (migrations, first calls) goes first.
   const first = setTimeout(() => void runNow(), Math.min(intervalMs, 10_000));
