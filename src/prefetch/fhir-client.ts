@@ -6,7 +6,7 @@
  */
 import type { Bundle, FhirResource, Reference } from 'fhir/r4';
 import { BodyTooLargeError } from '../http/read-capped';
-import { httpGet, type HttpAnswer } from './http-get';
+import { CutOffError, httpGet, type HttpAnswer } from './http-get';
 
 export interface FhirAccess {
   baseUrl: string;
@@ -110,6 +110,7 @@ async function getJson(
     res = await httpGet(url, { headers, signal: limits.signal, maxBytes, wantBody: (status) => status >= 200 && status < 300 });
   } catch (err) {
     if (err instanceof BodyTooLargeError) throw new FhirFetchError(`the FHIR server's answer is larger than ${maxBytes} bytes`);
+    if (err instanceof CutOffError && !limits.signal.aborted) throw new FhirFetchError("the FHIR server's answer was cut off");
     throw limits.signal.aborted
       ? new FhirFetchError('the FHIR server did not answer before the deadline')
       : new FhirFetchError(`the FHIR server could not be reached (${networkReason(err)})`);

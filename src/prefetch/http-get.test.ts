@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { BodyTooLargeError } from '../http/read-capped';
-import { httpGet } from './http-get';
+import { CutOffError, httpGet } from './http-get';
 
 const requests: string[] = [];
 const served = new WeakSet<object>();
@@ -86,7 +86,7 @@ it.each(['/gzip', '/deflate'])('decodes a compressed answer: %s', async (path) =
 });
 
 it('fails an answer cut off by the server, and one that is not done by the deadline', async () => {
-  await expect(get('/cut')).rejects.toMatchObject({ code: 'ECONNRESET' });
+  await expect(get('/cut')).rejects.toBeInstanceOf(CutOffError);
   const started = Date.now();
   await expect(get('/stall', 4096, AbortSignal.timeout(200))).rejects.toMatchObject({ name: 'AbortError' });
   expect(Date.now() - started).toBeLessThan(2000);

@@ -14,9 +14,18 @@ import { createGunzip, createInflate } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { BodyTooLargeError } from '../http/read-capped';
 
+/** The connection closed before the whole answer arrived. */
+export class CutOffError extends Error {
+  readonly code = 'ECONNRESET';
+  constructor() {
+    super('the answer was cut off');
+    this.name = 'CutOffError';
+  }
+}
+
 export interface HttpAnswer {
   status: number;
-  /** The body as UTF-8 text (empty when `discardBody` said so). */
+  /** The body as UTF-8 text (empty for a status `wantBody` declined). */
   text: string;
 }
 
@@ -94,11 +103,11 @@ function getOnce(url: string, opts: GetOptions): Promise<HttpAnswer> {
         if (size > opts.maxBytes) finish(new BodyTooLargeError(opts.maxBytes));
         else chunks.push(chunk);
       });
-      body.once('error', (err) => finish(err));
-      response.once('error', (err) => finish(err));
+      response.once('error', () => finish(new CutOffError()));
+      if (body !== response) body.once('error', (err) => finish(err)); // undecodable gzip or deflate
       // The connection closed before the whole answer arrived.
       response.once('close', () => {
-        if (!response.complete) finish(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }));
+        if (!response.complete) finish(new CutOffError());
       });
       body.once('end', () => finish(undefined, { status, text: Buffer.concat(chunks, size).toString('utf8') }));
     });
