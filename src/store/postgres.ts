@@ -10,7 +10,8 @@ import { Pool, type PoolClient } from 'pg';
 import { latestVersion, MIGRATIONS, MIGRATIONS_TABLE, pending, SALT_KEY } from './migrations';
 import { toCardRecord, toStoredFeedback, type CardRow, type FeedbackRow } from './rows';
 import { buildSummary, groupsSql, unknownSql, type GroupRow } from './summary';
-import { PURGE_BATCH, type CardRecord, type FeedbackRecord, type ListFilter, type PurgeResult, type RecordFeedbackResult, type Store, type StoredFeedback, type Summary, type SummaryQuery } from './types';
+import { purgeInBatches } from './purge';
+import type { CardRecord, FeedbackRecord, ListFilter, PurgeResult, RecordFeedbackResult, Store, StoredFeedback, Summary, SummaryQuery } from './types';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -148,20 +149,8 @@ export class PostgresStore implements Store {
     return res.rows.map(toCardRecord);
   }
 
-  async purgeBefore(cutoffMs: number): Promise<PurgeResult> {
-    const result: PurgeResult = { cards: 0, feedback: 0 };
-    const steps = [
-      { key: 'cards', sql: 'DELETE FROM card_history WHERE card_uuid IN (SELECT card_uuid FROM card_history WHERE issued_at_ms < $1 LIMIT $2)' },
-      { key: 'feedback', sql: 'DELETE FROM feedback WHERE id IN (SELECT id FROM feedback WHERE received_at_ms < $1 LIMIT $2)' },
-    ] as const;
-    for (const step of steps) {
-      for (;;) {
-        const { rowCount } = await this.pool.query(step.sql, [cutoffMs, PURGE_BATCH]);
-        result[step.key] += rowCount ?? 0;
-        if ((rowCount ?? 0) < PURGE_BATCH) break;
-      }
-    }
-    return result;
+  purgeBefore(cutoffMs: number): Promise<PurgeResult> {
+    return purgeInBatches(cutoffMs, async (sql, params) => (await this.pool.query(numbered(sql), params)).rowCount ?? 0);
   }
 
   close(): Promise<void> {

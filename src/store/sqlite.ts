@@ -21,7 +21,8 @@ import Database from 'better-sqlite3';
 import { latestVersion, MIGRATIONS, MIGRATIONS_TABLE, pending, SALT_KEY } from './migrations';
 import { buildSummary, groupsSql, unknownSql, type GroupRow } from './summary';
 import { toCardRecord, toStoredFeedback, type CardRow, type FeedbackRow } from './rows';
-import { PURGE_BATCH, type CardRecord, type FeedbackRecord, type ListFilter, type PurgeResult, type RecordFeedbackResult, type Store, type StoredFeedback, type Summary, type SummaryQuery } from './types';
+import { purgeInBatches } from './purge';
+import type { CardRecord, FeedbackRecord, ListFilter, PurgeResult, RecordFeedbackResult, Store, StoredFeedback, Summary, SummaryQuery } from './types';
 
 export interface SqliteStoreOptions {
   /** The database file; its folder is created if missing. */
@@ -166,23 +167,11 @@ export class SqliteStore implements Store {
     return rows.map(toCardRecord);
   }
 
-  async purgeBefore(cutoffMs: number): Promise<PurgeResult> {
-    const result: PurgeResult = { cards: 0, feedback: 0 };
-    const steps = [
-      { key: 'cards', sql: 'DELETE FROM card_history WHERE rowid IN (SELECT rowid FROM card_history WHERE issued_at_ms < ? LIMIT ?)' },
-      { key: 'feedback', sql: 'DELETE FROM feedback WHERE id IN (SELECT id FROM feedback WHERE received_at_ms < ? LIMIT ?)' },
-    ] as const;
-    for (const step of steps) {
-      for (;;) {
-        this.assertOpen();
-        // better-sqlite3 is synchronous: one bounded batch per turn of the event loop, so hook calls are served between.
-        const { changes } = this.db.prepare(step.sql).run(cutoffMs, PURGE_BATCH);
-        result[step.key] += changes;
-        if (changes < PURGE_BATCH) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    return result;
+  purgeBefore(cutoffMs: number): Promise<PurgeResult> {
+    return purgeInBatches(cutoffMs, (sql, params) => {
+      this.assertOpen();
+      return this.db.prepare(sql).run(...params).changes;
+    });
   }
 
   async close(): Promise<void> {

@@ -118,9 +118,6 @@ export interface PurgeResult {
   feedback: number;
 }
 
-/** Most rows one purge transaction deletes. */
-export const PURGE_BATCH = 5000;
-
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Human description without secrets (file path, or host/database/schema). */
@@ -137,8 +134,8 @@ export interface Store {
   listFeedback(filter?: ListFilter): Promise<StoredFeedback[]>;
   listCards(filter?: ListFilter): Promise<CardRecord[]>;
   /**
-   * Retention: deletes card history issued before `cutoffMs` and feedback received before it, in batches of at
-   * most `PURGE_BATCH` rows (each its own short transaction, so writers are never held up for long).
+   * Retention: deletes card history issued before `cutoffMs` and feedback received before it, in batches
+   * (`purge.ts`); answers how many rows of each it deleted.
    */
   purgeBefore(cutoffMs: number): Promise<PurgeResult>;
   /** Waits for pending writes, then closes connections. Idempotent. */

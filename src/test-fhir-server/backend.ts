@@ -80,10 +80,10 @@ export class TestServerRepository extends MemoryRepository {
   }
 
   /**
-   * MemoryRepository.search (medplum 4.5.2) step for step — match (`match.ts`: expressions parsed once), stable
-   * sort rule by rule, offset, count, total — over the indexed candidates only, in the repository's own order, with each sort key computed once
-   * per resource instead of once per comparison (same keys, same comparisons, same order), and copies made of
-   * the page only (medplum copies every match first; the copies are equal either way).
+   * MemoryRepository.search (medplum 4.5.2) step for step — match, stable sort rule by rule, offset, count,
+   * total — over the indexed candidates only, in the repository's own order, with filter values and sort keys
+   * computed once per stored resource (`match.ts`; same keys, same comparisons, same order), and copies made
+   * of the page only (medplum copies every match first; the copies are equal either way).
    */
   override async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
     const candidates = this.candidates(searchRequest);

@@ -3,7 +3,8 @@
  * history, durable feedback with unknown cards flagged, the summary's counting rules, ping and close.
  */
 import { randomUUID } from 'node:crypto';
-import { PURGE_BATCH, type CardRecord, type FeedbackRecord, type Store } from '../../src/store/types';
+import { PURGE_BATCH } from '../../src/store/purge';
+import type { CardRecord, FeedbackRecord, Store } from '../../src/store/types';
 import { describeBackends, type StoreLocation } from './backends';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
