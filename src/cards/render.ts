@@ -9,7 +9,7 @@ import type { Card, Suggestion } from '../cds-hooks/types';
 import type { Evaluation, Finding, Selection } from '../engine/evaluate';
 import { toPoints } from '../engine/evaluate';
 import { parseTemplate } from '../engine/load';
-import type { Item, RelationMatch } from '../engine/model';
+import type { Item, RelationMatch, Template } from '../engine/model';
 import { formatMeasured, formatNumber } from '../engine/quantity';
 import { coefficientOfVariation, lastToFirst, slopePerDay } from '../engine/temporal';
 import type { CardTextDef, SuggestionDef } from '../engine/rule-file';
@@ -202,8 +202,13 @@ function renderSuggestion(s: SuggestionDef, f: Finding, opts: RenderOptions, uui
 
 // ---- templates -------------------------------------------------------------------------------------------
 
+/** Parsed card templates; their texts come from the loaded rule files only, so this stays small. */
+const TEMPLATES = new Map<string, Template>();
+
 function fillTemplate(text: string, ev: Evaluation, f: Finding, escape: (s: string) => string): string {
-  return parseTemplate(text)
+  let parts = TEMPLATES.get(text);
+  if (!parts) TEMPLATES.set(text, (parts = parseTemplate(text)));
+  return parts
     .map((part) => (typeof part === 'string' ? part : escape(placeholder(part.expr, ev, f))))
     .join('')
     .replace(/\s+/g, ' ')
