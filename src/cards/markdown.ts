@@ -21,10 +21,20 @@ export function escapeMarkdown(text: string): string {
     .trim();
 }
 
-/** Record text for plain-text fields (card summary): one line, no angle brackets, no control characters. */
+/**
+ * Record text for plain-text fields (card summary): one line, no angle brackets, no control characters. A
+ * comparator before a number is written out instead of dropped, so ">3.0" never reads as the exact value 3.0:
+ * `<` → "below", `<=` → "≤", `>` → "above", `>=` → "≥".
+ */
 export function plainText(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/[<>]/g, '').trim();
+  return text
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/(<=|>=|<|>)\s*(?=[-+]?\.?\d)/g, (c) => COMPARATOR_WORDS[c.trim()]!)
+    .replace(/[<>]/g, '')
+    .trim();
 }
+
+const COMPARATOR_WORDS: Record<string, string> = { '<': 'below ', '<=': '≤', '>': 'above ', '>=': '≥' };
 
 /** A Markdown table; cells must already be escaped. */
 export function table(header: string[], rows: string[][]): string {
