@@ -178,7 +178,9 @@ export class Evaluation {
       if (!spec.fromString) return { problem: `value "${v}" is text, not a quantity` };
       const fallback = spec.fromString.unitFallback ? this.eval(spec.fromString.unitFallback, r, fact.name).find((u) => typeof u === 'string') : undefined;
       const q = parseValueString(v, fallback as string | undefined);
-      return q ? normaliseQuantity(q, spec.unit) : { problem: `value "${v}" is not a number` };
+      if (!q) return { problem: `value "${v}" is not a number` };
+      if (spec.fromString.comparatorsOnly && !q.comparator) return { problem: `value "${v}" is text; only a comparator value (such as "<1.5") is read from text` };
+      return normaliseQuantity(q, spec.unit);
     }
     if (typeof v === 'number' && /^(1|\{[^}]*\})$/.test(spec.unit)) {
       const measured: Measured = { value: v, unit: spec.unit, reported: String(v) };
@@ -231,7 +233,11 @@ export class Evaluation {
     const bound = state.selections.get(name);
     if (bound) return Array.isArray(bound) ? bound : [bound];
     const set = this.profile.sets[name];
-    if (!set) return this.factItems(name).filter((i) => !i.excluded);
+    if (!set) {
+      // A selection its finding did not bind (an alternative that did not hold) selects nothing.
+      if (!this.profile.facts[name]) return [];
+      return this.factItems(name).filter((i) => !i.excluded);
+    }
     let list = this.sets.get(name);
     if (!list) {
       list = this.factItems(set.from).filter((i) => !i.excluded && set.without.every((r) => this.relationMatches(r, i).length === 0));

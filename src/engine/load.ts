@@ -97,6 +97,8 @@ function friendly(e: SchemaError): string {
 
 class Compiler {
   private readonly fhirpathCache = new Map<string, Compiled>();
+  /** Finding code → its named selections (`as:`), which the notes attached to it may read. */
+  private readonly findingSelections = new Map<string, Map<string, string>>();
   private readonly knownVars: Set<string>;
   private readonly codeSets: Record<string, CodeSetMatcher> = {};
 
@@ -227,8 +229,9 @@ class Compiler {
   }
 
   /**
-   * Notes are compiled once per finding they attach to, in that finding's scope (its subject). A note that
-   * needs a subject skips findings without one, unless it names them in `for`, which is an error.
+   * Notes are compiled once per finding they attach to, in that finding's scope (its subject and its named
+   * selections, such as a trend's series). A note that needs a subject skips findings without one, unless it
+   * names them in `for`, which is an error.
    */
   private compileNotes(findings: CompiledFinding[], scope: Scope): void {
     (this.def.notes ?? []).forEach((n, i) => {
@@ -238,7 +241,7 @@ class Compiler {
       for (const f of findings) {
         if (n.for && !n.for.includes(f.code)) continue;
         if (!f.subject && !n.for && n.when.some(needsSubject)) continue;
-        const local: Scope = { ...scope, names: new Map(), subjectFact: f.subject ? this.source(f.subject, scope, `${at}`) : undefined };
+        const local: Scope = { ...scope, names: new Map(this.findingSelections.get(f.code)), subjectFact: f.subject ? this.source(f.subject, scope, `${at}`) : undefined };
         f.notes.push({ text: n.text, source: n.source, when: n.when.map((c, j) => this.clause(c, local, `${at}.when[${j}] (for ${f.code})`)) });
       }
     });
@@ -266,7 +269,10 @@ class Compiler {
             path: this.fhirpath(f.value.path, `${at}.value.path`),
             unit: f.value.unit,
             fromString: f.value.fromString
-              ? { unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`) : undefined }
+              ? {
+                  unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`) : undefined,
+                  comparatorsOnly: f.value.fromString.comparatorsOnly === true,
+                }
               : undefined,
           }
         : undefined,
@@ -326,6 +332,7 @@ class Compiler {
       };
     }
     scope.findingCodes.push(f.code);
+    this.findingSelections.set(f.code, local.names);
     return {
       def: f,
       code: f.code,

@@ -88,7 +88,7 @@ export interface FactDef {
   end?: string[];
   /** FHIRPath: true when the item is still going on (open-ended interval). */
   ongoing?: string;
-  value?: { path: string; unit: string; fromString?: { unitFallback?: string } };
+  value?: { path: string; unit: string; fromString?: { unitFallback?: string; comparatorsOnly?: boolean } };
   band?: string;
   /** FHIRPath giving the text that names the item in cards (first non-empty). */
   label?: string;

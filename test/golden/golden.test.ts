@@ -53,6 +53,7 @@ describe.each(fixtures.map((f) => [f.slug, f] as const))('fixture %s', (_slug, f
     for (const card of a.cards) {
       expect(card.summary.length).toBeLessThan(140);
       expect(card.summary).not.toMatch(/…$/); // written short enough, not cut by the renderer's safety net
+      expect(card.summary).toMatch(/\b\d{4}-\d{2}-\d{2}\b/); // names the date of the result it is about (clinical-rules §5)
       // Cards cite their evidence: the results used, and guidance with its source.
       expect(card.detail).toMatch(/\*\*Results used\*\*\n\n\| Test \| Date \|/);
       expect(card.detail).toMatch(/\*\*Guidance\*\*\n\n- .+ — \*.+\*/);
@@ -66,6 +67,8 @@ describe.each(fixtures.map((f) => [f.slug, f] as const))('fixture %s', (_slug, f
       if (want.indicator) expect(card!.indicator).toBe(want.indicator);
       const text = readableText(`${card!.summary}\n${card!.detail ?? ''}`).toLowerCase();
       for (const m of want.mentions ?? []) expect(text).toContain(expand(m, fixture).toLowerCase());
+      for (const m of want.summaryMentions ?? []) expect(readableText(card!.summary).toLowerCase()).toContain(expand(m, fixture).toLowerCase());
+      for (const m of want.absent ?? []) expect(text).not.toContain(expand(m, fixture).toLowerCase());
     }
   });
 });
