@@ -76,10 +76,26 @@ export async function completeIncludes(
   resources: FhirResource[],
   limits: FetchLimits,
 ): Promise<FhirResource[]> {
+  const missing = missingIncludes(query, resources);
+  if (missing.length === 0) return resources;
+  return [...resources, ...(await readAll(access, missing, limits))];
+}
+
+/** Reads resources by relative reference (`Medication/123`); a reference the server does not know reads nothing. */
+export async function readAll(access: FhirAccess, references: readonly string[], limits: FetchLimits): Promise<FhirResource[]> {
+  return (await Promise.all(references.map((ref) => fetchQuery(access, ref, limits)))).flat();
+}
+
+/**
+ * The references, as `Type/id`, that the `_include`s of `query` ask for from `resources` and that `resources`
+ * do not hold. Only relative references are followed: an absolute one may name another server, and contained
+ * (`#id`) ones are inside their resource.
+ */
+export function missingIncludes(query: string, resources: readonly FhirResource[]): string[] {
   const params = new URLSearchParams(query.split('?')[1] ?? '');
   const includes = params.getAll('_include').map((v) => v.split(':'));
-  if (includes.length === 0) return resources;
-  const have = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
+  if (includes.length === 0) return [];
+  const held = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
   const missing = new Set<string>();
   for (const [sourceType, param] of includes) {
     if (!sourceType || !param) continue;
@@ -88,13 +104,13 @@ export async function completeIncludes(
       const record = r as unknown as Record<string, unknown>;
       const ref = (record[param] ?? record[`${param}Reference`]) as Reference | undefined;
       const target = ref?.reference;
-      if (target && /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(target) && !have.has(target)) missing.add(target);
+      if (typeof target === 'string' && RELATIVE_REFERENCE.test(target) && !held.has(target)) missing.add(target);
     }
   }
-  if (missing.size === 0) return resources;
-  const fetched = await Promise.all([...missing].map((ref) => fetchQuery(access, ref, limits)));
-  return [...resources, ...fetched.flat()];
+  return [...missing];
 }
+
+const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
 async function getJson(
   url: string,

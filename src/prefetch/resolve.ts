@@ -1,7 +1,9 @@
 /**
  * Gathers the data of one hook call, key by key of the service's prefetch templates (CDS Hooks 2.0
  * §prefetch-template):
- *   - a resource or Bundle in `request.prefetch` → used as is;
+ *   - a resource or Bundle in `request.prefetch` → used as is, except that resources its template
+ *     `_include`s and no key holds (an EHR that ignores `_include`: a MedicationRequest without its
+ *     Medication, which may be an IL-6 blocker) are read from `fhirServer`;
  *   - `null` → "no data", never re-queried;
  *   - an OperationOutcome, or the key absent → fetched from `fhirServer` (with the EHR's access token when
  *     given), all keys in parallel under one deadline;
@@ -10,7 +12,7 @@
 import type { Bundle, FhirResource } from 'fhir/r4';
 import type { CdsRequest } from '../cds-hooks/types';
 import { preconditionFailed, type IssueInput } from '../outcomes';
-import { completeIncludes, fetchQuery, FhirFetchError, type FhirAccess } from './fhir-client';
+import { completeIncludes, fetchQuery, FhirFetchError, missingIncludes, readAll, type FhirAccess } from './fhir-client';
 import { renderTemplate } from './template';
 
 export type KeySource = 'prefetch' | 'null' | 'fetched' | 'no-token-value';
@@ -52,7 +54,8 @@ export async function resolvePrefetch(
 ): Promise<ResolvedData> {
   const keys: KeyReport[] = [];
   const collected: FhirResource[][] = [];
-  const toFetch: { key: string; query: string; have?: FhirResource[] }[] = [];
+  const toFetch: Wanted[] = [];
+  const prefetched: { key: string; template: string; resources: FhirResource[] }[] = [];
 
   for (const [key, template] of Object.entries(templates)) {
     const given = request.prefetch?.[key];
@@ -73,8 +76,7 @@ export async function resolvePrefetch(
         toFetch.push({ key, query: next, have: resources });
         continue;
       }
-      keys.push({ key, source: 'prefetch', resources: resources.length });
-      collected.push(resources);
+      prefetched.push({ key, template, resources });
       continue;
     }
     const rendered = renderTemplate(template, request.context);
@@ -84,6 +86,22 @@ export async function resolvePrefetch(
       continue;
     }
     toFetch.push({ key, query: rendered.query });
+  }
+
+  // A key is complete when what its `_include`s point to arrived under some key (EHRs put it anywhere).
+  let held: Set<string> | undefined;
+  for (const p of prefetched) {
+    let references = missingIncludes(p.template, p.resources);
+    if (references.length > 0) {
+      held ??= new Set([...prefetched.map((x) => x.resources), ...toFetch.map((w) => w.have ?? [])].flat().map((r) => `${r.resourceType}/${r.id}`));
+      references = references.filter((r) => !held!.has(r));
+    }
+    if (references.length > 0) {
+      toFetch.push({ key: p.key, query: p.template, have: p.resources, references });
+      continue;
+    }
+    keys.push({ key: p.key, source: 'prefetch', resources: p.resources.length });
+    collected.push(p.resources);
   }
 
   if (toFetch.length > 0) {
@@ -96,15 +114,30 @@ export async function resolvePrefetch(
   return { resources: dedupe(collected.flat()), keys };
 }
 
-async function fetchMissing(
-  wanted: { key: string; query: string; have?: FhirResource[] }[],
-  request: CdsRequest,
-  opts: ResolveOptions,
-): Promise<{ key: string; resources: FhirResource[] }[]> {
-  const why = (w: { key: string; have?: FhirResource[] }, reason: string): IssueInput => ({
+/**
+ * A key to fetch: absent (`query` only), a paginated prefetch (`have` and the next page as `query`), or a
+ * prefetch without resources its template includes (`have` and the `references` to read).
+ */
+interface Wanted {
+  key: string;
+  query: string;
+  have?: FhirResource[];
+  references?: string[];
+}
+
+function whatIsMissing(w: Wanted): string {
+  if (w.references) {
+    const types = [...new Set(w.references.map((r) => r.split('/')[0]))].join(', ');
+    return `refers to ${w.references.length} resource(s) (${types}) that its template includes (_include) but the prefetch does not hold`;
+  }
+  return w.have ? 'has further pages that were not provided' : 'was not provided';
+}
+
+async function fetchMissing(wanted: Wanted[], request: CdsRequest, opts: ResolveOptions): Promise<{ key: string; resources: FhirResource[] }[]> {
+  const why = (w: Wanted, reason: string): IssueInput => ({
     code: 'processing',
     expression: `prefetch.${w.key}`,
-    diagnostics: `Prefetch key "${w.key}" ${w.have ? 'has further pages that were not provided' : 'was not provided'} and ${reason}. Provide it in full in the request's prefetch, or give fhirServer (and fhirAuthorization) so the service can fetch it.`,
+    diagnostics: `Prefetch key "${w.key}" ${whatIsMissing(w)} and ${reason}. Provide it in full in the request's prefetch, or give fhirServer (and fhirAuthorization) so the service can fetch it.`,
   });
   const server = request.fhirServer;
   if (!server) throw preconditionFailed(wanted.map((w) => why(w, 'no fhirServer was given')));
@@ -120,6 +153,7 @@ async function fetchMissing(
   try {
     const results = await Promise.allSettled(
       wanted.map(async (w) => {
+        if (w.references) return { key: w.key, resources: [...w.have!, ...(await readAll(access, w.references, limits))] };
         const found = [...(w.have ?? []), ...(await fetchQuery(access, w.query, limits))];
         return { key: w.key, resources: await completeIncludes(access, w.query, found, limits) };
       }),

@@ -1,13 +1,15 @@
 /**
  * The FHIR fallback path against a real FHIR server: a slow or failing FHIR server never hangs the EHR
- * (412 within the deadline + 0.5 s), pages are followed on the same server only, and servers that ignore
- * `_include` still yield the referenced Medications.
+ * (412 within the deadline + 0.5 s), pages are followed on the same server only, and servers or EHRs that
+ * ignore `_include` still yield the referenced Medications.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Bundle } from 'fhir/r4';
 import type { CdsResponse } from '../../src/cds-hooks/types';
-import { listFixtures } from '../../src/fixtures/catalog';
+import { buildPrefetch, fixtureResources, listFixtures } from '../../src/fixtures/catalog';
 import { rebase } from '../../src/fixtures/rebase';
 import { fetchQuery } from '../../src/prefetch/fhir-client';
 import type { RunningServer } from '../../src/server';
@@ -103,6 +105,47 @@ describe('paging and includes', () => {
     const reply = await postHook(service.url, ID, hookRequest(f.expected.patient, { fhirServer: fhir.baseUrl }));
     expect(findingCodes(reply.body as CdsResponse)).toEqual([...f.expected.findings].sort());
     expect(fhir.requests.slice(before).some((r) => /^\/fhir\/Medication\/[^?]+$/.test(r.url))).toBe(true);
+  });
+
+  describe('a prefetch without the Medication its MedicationRequest refers to (an EHR that ignores _include)', () => {
+    const f = listFixtures().find((x) => x.slug === 'interference-medication-reference-code')!;
+    const templates = JSON.parse(readFileSync(path.join(__dirname, '../../cds-services', ID, 'discovery.json'), 'utf8')).prefetch as Record<string, string>;
+    const full = () => buildPrefetch(templates, fixtureResources(f), f.expected.patient) as Record<string, Bundle | null>;
+    const withoutMedication = () => {
+      const prefetch = full();
+      const requests = prefetch.medicationRequests!;
+      expect(requests.entry!.some((e) => e.resource!.resourceType === 'Medication')).toBe(true);
+      requests.entry = requests.entry!.filter((e) => e.resource!.resourceType !== 'Medication');
+      return prefetch;
+    };
+
+    it('reads the Medication from fhirServer, so the IL-6 blocker is still seen', async () => {
+      await fhir.load(rebase(f.bundle));
+      const before = fhir.requests.length;
+      const reply = await postHook(service.url, ID, hookRequest(f.expected.patient, { prefetch: withoutMedication(), fhirServer: fhir.baseUrl }));
+      expect(reply.status).toBe(200);
+      expect(findingCodes(reply.body as CdsResponse)).toEqual(['il6-interference']);
+      const asked = fhir.requests.slice(before).map((r) => r.url);
+      expect(asked).toEqual([expect.stringMatching(/^\/fhir\/Medication\/[^?/]+$/)]);
+    });
+
+    it('answers 412 naming the key when there is no fhirServer to read it from (instead of missing the blocker)', async () => {
+      const reply = await postHook(service.url, ID, hookRequest(f.expected.patient, { prefetch: withoutMedication() }));
+      expect(reply.status).toBe(412);
+      const text = JSON.stringify(reply.body);
+      expect(text).toContain('prefetch.medicationRequests');
+      expect(text).toContain('refers to 1 resource(s) (Medication) that its template includes (_include) but the prefetch does not hold');
+      expect(text).not.toContain('il6cds-interference');
+    });
+
+    it('needs no fhirServer when the Medication came under another key', async () => {
+      const prefetch = withoutMedication();
+      const medication = full().medicationRequests!.entry!.find((e) => e.resource!.resourceType === 'Medication')!;
+      prefetch.medicationStatements = { resourceType: 'Bundle', type: 'searchset', entry: [medication] };
+      const reply = await postHook(service.url, ID, hookRequest(f.expected.patient, { prefetch }));
+      expect(reply.status).toBe(200);
+      expect(findingCodes(reply.body as CdsResponse)).toEqual(['il6-interference']);
+    });
   });
 
   it('completes a paginated prefetch from fhirServer, or answers 412 when it cannot', async () => {
