@@ -1,3 +1,4 @@
+import vm from 'node:vm';
 import { bandOf, formatNumber, isAbove, isAtLeast, normaliseQuantity, parseValueString, passes, type Band, type Measured } from './quantity';
 
 const m = (value: number, comparator?: Measured['comparator']): Measured => ({ value, comparator, unit: 'pg/mL', reported: '' });
@@ -55,6 +56,9 @@ describe('reading quantities', () => {
     [{ value: 4.2 }, /has no unit/],
     [{ value: 12, unit: 'IU/mL', system: 'http://unitsofmeasure.org', code: '[IU]/mL' }, /unit IU\/mL cannot be converted to pg\/mL/],
     [{ unit: 'pg/mL' }, /no numeric value/],
+    // finite as given, infinite once converted: never "IL-6 Infinity pg/mL" on a card
+    [{ value: 1e308, unit: 'ng/mL', system: 'http://unitsofmeasure.org', code: 'ng/mL' }, /value 1e\+308 ng\/mL is out of range in pg\/mL/],
+    [{ value: 5, unit: '10*308.pg/mL', system: 'http://unitsofmeasure.org', code: '10*308.pg/mL' }, /is out of range in pg\/mL/],
   ])('refuses %j with a reason', (q, reason) => {
     const r = normaliseQuantity(q, 'pg/mL');
     expect('problem' in r && r.problem).toMatch(reason);
@@ -67,8 +71,18 @@ describe('reading quantities', () => {
   ])('parses the value string %p', (text, fallback, want) => {
     expect(parseValueString(text, fallback)).toMatchObject(want);
   });
+  it('reads a value string with spaces around it', () => {
+    expect(parseValueString('  < 1.5 pg/mL  ', undefined)).toMatchObject({ comparator: '<', value: 1.5, unit: 'pg/mL' });
+  });
   it('rejects value strings that are not a number', () => {
     expect(parseValueString('detected', 'pg/mL')).toBeUndefined();
+  });
+  it('rejects a long run of spaces at once (the old pattern backtracked for 16 s on 150,000 of them, blocking the service)', () => {
+    // vm's watchdog interrupts even a running regular expression: a relapse fails here instead of hanging.
+    const bounded = <T>(fn: () => T): T => vm.runInNewContext('fn()', { fn }, { timeout: 2000 }) as T;
+    expect(bounded(() => parseValueString(`${' '.repeat(150_000)}x`, 'pg/mL'))).toBeUndefined();
+    expect(bounded(() => parseValueString(`<${' '.repeat(150_000)}1.5`, 'pg/mL'))).toBeUndefined();
+    expect(parseValueString(`1.5 ${'x'.repeat(100)}`, 'pg/mL')).toBeUndefined();
   });
   it('prints at most 4 significant digits', () => {
     expect([5.1, 5000, 37.72222, 0.00512, 10].map(formatNumber)).toEqual(['5.1', '5000', '37.72', '0.00512', '10']);

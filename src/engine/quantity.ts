@@ -112,14 +112,22 @@ export function normaliseQuantity(q: QuantityInput, target: string): Normalised 
   if (!unit) return { problem: `value ${reported} has no unit` };
   const c = convert(q.value, unit, target);
   if ('error' in c) return { problem: `unit ${shown || unit} cannot be converted to ${target}` };
+  if (!Number.isFinite(c.value)) return { problem: `value ${reported} is out of range in ${target}` };
   return { measured: { value: c.value, comparator, unit: target, reported } };
 }
 
-/** `<1.5`, `<= 1.5 pg/mL`, `>5000`: the string forms labs use for values outside the measuring range. */
-const VALUE_STRING = /^\s*(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*([^\s\d].*)?$/;
+/**
+ * `<1.5`, `<= 1.5 pg/mL`, `>5000`: the string forms labs use for values outside the measuring range. Matched on
+ * the trimmed text, so no two `\s*` meet (adjacent ones backtrack quadratically on a long run of spaces).
+ */
+const VALUE_STRING = /^(<=|>=|<|>)?\s*(\d+(?:\.\d+)?)\s*([^\s\d].*)?$/;
+/** Longer text is a sentence, not a value. */
+const VALUE_STRING_MAX = 64;
 
 export function parseValueString(text: string, fallbackUnit: string | undefined): QuantityInput | undefined {
-  const m = VALUE_STRING.exec(text);
+  const trimmed = text.trim();
+  if (trimmed.length > VALUE_STRING_MAX) return undefined;
+  const m = VALUE_STRING.exec(trimmed);
   if (!m) return undefined;
   const unit = m[3]?.trim() || fallbackUnit;
   return { comparator: m[1], value: Number(m[2]), unit, code: unit, system: UCUM };

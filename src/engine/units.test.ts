@@ -28,6 +28,11 @@ describe('UCUM conversion', () => {
     expect(r).toEqual({ error: expect.any(String) });
   });
 
+  it('refuses a unit of thousands of characters without parsing it (ucum-lhc takes seconds on one)', () => {
+    expect(convert(5, `${'g.'.repeat(20_000)}g`, 'pg/mL')).toEqual({ error: 'a unit longer than 64 characters is not read' });
+    expect(convert(5, 'pg/mL', 'x'.repeat(65))).toEqual({ error: 'a unit longer than 64 characters is not read' });
+  });
+
   it('gives the same answer from the cache as on first use', () => {
     const first = convert(3.3, 'ng/mL', 'pg/mL');
     const second = convert(3.3, 'ng/mL', 'pg/mL');

@@ -29,9 +29,13 @@ export function cachedConversions(): number {
 
 export type Conversion = { value: number } | { error: string };
 
+/** Longest unit handed to ucum-lhc: its parser takes seconds on a unit of thousands of characters. */
+const UNIT_MAX = 64;
+
 /** Converts `value` from UCUM unit `from` to `to`. */
 export function convert(value: number, from: string, to: string): Conversion {
   if (from === to) return { value };
+  if (from.length > UNIT_MAX || to.length > UNIT_MAX) return { error: `a unit longer than ${UNIT_MAX} characters is not read` };
   const key = `${from}\u0000${to}`;
   let map = cache.get(key);
   if (!map) {
