@@ -8,8 +8,13 @@ describe('FHIR times', () => {
     ['2026-03-02', Date.UTC(2026, 2, 2)],
     ['2026-03', Date.UTC(2026, 2, 1)],
     ['2026', Date.UTC(2026, 0, 1)],
+    ['2024-02-29T10:00:00+01:00', Date.UTC(2024, 1, 29, 9)],
+    // a leap second (valid FHIR) is the last millisecond before it, on the same day
+    ['2026-11-09T23:59:60Z', Date.UTC(2026, 10, 9, 23, 59, 59, 999)],
+    ['2026-11-09T23:59:60.5+01:00', Date.UTC(2026, 10, 9, 22, 59, 59, 999)],
   ])('%s', (text, ms) => expect(parseFhirTime(text)).toBe(ms));
-  it.each(['2026-02-30', '03/02/2026', '', 'yesterday', 42])('rejects %p', (v) => expect(parseFhirTime(v)).toBeUndefined());
+  // impossible dates are refused whatever the zone (Date.parse rolls 02-30 over into March)
+  it.each(['2026-02-30', '2026-02-30T10:00:00+01:00', '2026-02-29T10:00:00-05:00', '2026-04-31T00:00:00Z', '2026-13-01', '03/02/2026', '', 'yesterday', 42])('rejects %p', (v) => expect(parseFhirTime(v)).toBeUndefined());
 });
 
 describe('durations', () => {

@@ -21,12 +21,13 @@ export function parseFhirTimeGeneral(value: string): number | undefined {
   const m = FHIR_DATE.exec(value.trim());
   if (!m) return undefined;
   const [, y, mo = '01', d = '01', h = '00', mi = '00', s = '00', frac = '', tz = 'Z'] = m;
-  const iso = `${y}-${mo}-${d}T${h}:${mi}:${s}${frac}${tz}`;
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return undefined;
-  // Reject impossible calendar dates that Date.parse silently rolls over (2026-02-30).
-  if (tz === 'Z' && new Date(ms).getUTCDate() !== Number(d)) return undefined;
-  return ms;
+  // Impossible calendar dates (2026-02-30), which Date.parse would roll over into the next month, in any zone.
+  const month = Number(mo);
+  if (month < 1 || month > 12 || Number(d) < 1 || Number(d) > daysInMonth(Number(y), month)) return undefined;
+  // A leap second (FHIR allows second 60) is read as the last millisecond before it: same day, same order.
+  const leap = s === '60';
+  const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${leap ? '59.999' : s + frac}${tz}`);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /**
