@@ -80,6 +80,12 @@ function mutations(r: FhirResource): unknown[] {
     { medicationCodeableConcept: undefined, medicationReference: { display: 'sarilumab' } },
     { medicationCodeableConcept: undefined, medicationReference: { reference: 'Medication/fast-path-repeated' } },
     { medicationCodeableConcept: undefined, medicationReference: { reference: 'Medication/fast-path-numeric' } },
+    // Versioned references, and contained Medications (`#id`), which only fhirpath.js resolves.
+    { medicationCodeableConcept: undefined, medicationReference: { reference: `Medication/${medication.id}/_history/2` } },
+    { medicationCodeableConcept: undefined, medicationReference: { reference: `https://ehr.example.org/fhir/Medication/${medication.id}/_history/1` } },
+    { medicationCodeableConcept: undefined, medicationReference: { reference: '#med1' }, contained: [{ ...repeated, id: 'med1' }] },
+    { medicationCodeableConcept: undefined, medicationReference: { reference: '#other' }, contained: [{ ...repeated, id: 'med1' }] },
+    { medicationCodeableConcept: undefined, medicationReference: { reference: '#med1' } },
     // Elements some types lack (MedicationStatement.authoredOn, MedicationRequest.effective[x]).
     { authoredOn: '2026-01-01T00:00:00Z' },
     { effectivePeriod: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' } },

@@ -19,6 +19,14 @@ export type FastFn = (resource: unknown, env: Record<string, unknown>) => unknow
 /** Environment variable through which `deref()` sees the request's resources (a Map of `Type/id`). */
 export const POOL_VAR = '__pool';
 
+/**
+ * The request-pool key (`Type/id`) of a literal reference: relative or absolute, with or without a version
+ * (`Medication/1/_history/2`). Contained references (`#id`) are not pool keys (see `deref()` in fhirpath.ts).
+ */
+export function referenceKey(ref: string): string {
+  return ref.replace(/\/_history\/[^/]*$/, '').replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1');
+}
+
 /** Thrown when an input is outside what the closure reproduces exactly: evaluate with fhirpath.js instead. */
 export class Fallback extends Error {}
 
@@ -487,7 +495,8 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
           for (const item of items) {
             const ref = (item as { reference?: unknown } | null | undefined)?.reference;
             if (typeof ref !== 'string') continue;
-            const found: unknown = pool.get(ref.replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1'));
+            if (ref.startsWith('#')) fallback(); // contained: fhirpath.js knows the containing resource
+            const found: unknown = pool.get(referenceKey(ref));
             if (!found) continue;
             if ((found as { resourceType?: unknown }).resourceType !== target) fallback();
             out.push(found);

@@ -2,7 +2,8 @@
  * FHIRPath for the rule files: every expression is compiled once, with the FHIR R4 model, at start-up, and
  * evaluated per request. Two functions are added to the language:
  *   - `deref()`: resolves References against the resources of the current request (medicationReference →
- *     Medication), so rules can read what a reference points to;
+ *     Medication; relative, absolute or versioned) or, for `#id`, the resource's `contained` ones, so rules
+ *     can read what a reference points to;
  *   - `inCodeSet(%set)`: true when any input Coding or CodeableConcept has a code of the set (`code-sets.ts`).
  * fhirpath.js only reports unknown functions and variables when it evaluates them; `checkExpression` finds
  * them at load time so a typo stops start-up instead of failing a hook call.
@@ -12,7 +13,7 @@ import type { UserInvocationTable } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
 import { CodeSetMatcher } from './code-sets';
-import { compileFast, Fallback, POOL_VAR, type FastFn } from './fhirpath-fast';
+import { compileFast, Fallback, POOL_VAR, referenceKey, type FastFn } from './fhirpath-fast';
 
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
 
@@ -26,6 +27,23 @@ function plain(node: unknown): unknown {
 
 interface EvalContext {
   vars: Record<string, unknown>;
+  /** The resource the expression is evaluated on. */
+  dataRoot?: unknown;
+}
+
+/** The resource a node belongs to: its top-most ancestor (a resource read through deref() is its own top). */
+function containerOf(node: unknown, fallback: unknown): unknown {
+  let n = node as { parentResNode?: unknown } | null;
+  if (!n || typeof n !== 'object' || !('parentResNode' in n)) return plain(fallback);
+  while ((n as { parentResNode?: unknown }).parentResNode) n = (n as { parentResNode: { parentResNode?: unknown } }).parentResNode;
+  return plain(n);
+}
+
+/** A contained resource by id (`#id` references resolve inside the resource that holds them). */
+function containedIn(container: unknown, id: string): FhirResource | undefined {
+  const contained = (container as { contained?: unknown } | null)?.contained;
+  if (!Array.isArray(contained)) return undefined;
+  return contained.find((c): c is FhirResource => !!c && typeof c === 'object' && (c as { id?: unknown }).id === id);
 }
 
 const userInvocationTable: UserInvocationTable = {
@@ -39,7 +57,7 @@ const userInvocationTable: UserInvocationTable = {
       for (const input of inputs) {
         const ref = (plain(input) as { reference?: unknown } | undefined)?.reference;
         if (typeof ref !== 'string') continue;
-        const target = pool.get(ref.replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1'));
+        const target = ref.startsWith('#') ? containedIn(containerOf(input, this.dataRoot), ref.slice(1)) : pool.get(referenceKey(ref));
         if (target) out.push(target);
       }
       return out;

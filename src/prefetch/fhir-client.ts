@@ -103,14 +103,15 @@ export function missingIncludes(query: string, resources: readonly FhirResource[
       if (r.resourceType !== sourceType) continue;
       const record = r as unknown as Record<string, unknown>;
       const ref = (record[param] ?? record[`${param}Reference`]) as Reference | undefined;
-      const target = ref?.reference;
-      if (typeof target === 'string' && RELATIVE_REFERENCE.test(target) && !held.has(target)) missing.add(target);
+      const target = typeof ref?.reference === 'string' ? RELATIVE_REFERENCE.exec(ref.reference)?.[1] : undefined;
+      if (target && !held.has(target)) missing.add(target);
     }
   }
   return [...missing];
 }
 
-const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
+/** `Type/id`, optionally versioned (`/_history/2`: the current version is read, which names the same drug). */
+const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 async function getJson(
   url: string,
