@@ -24,6 +24,8 @@ export interface RenderOptions {
   newUuid?: () => string;
   /** Resources of the record that could not be read (not valid FHIR R4), counted by type: every card says so. */
   unreadable?: Record<string, number>;
+  /** Resources left out because they name another patient than the one in context, counted by type. */
+  otherPatient?: Record<string, number>;
 }
 
 export function renderCards(evaluation: Evaluation, opts: RenderOptions): Card[] {
@@ -39,7 +41,7 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
     uuid: uuid(),
     summary: truncate(fill(text.summary, plainText)),
     indicator: f.indicator,
-    detail: renderDetail(ev, f, text, fill, opts.unreadable),
+    detail: renderDetail(ev, f, text, fill, opts),
     source: {
       label: `${rs.def.label} · rules ${rs.version} (${ev.profile.name})`,
       topic: { system: rs.def.topicSystem, code: f.code, display: f.def.display },
@@ -54,7 +56,7 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
   return card;
 }
 
-function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: string, e: (s: string) => string) => string, unreadable?: Record<string, number>): string {
+function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: string, e: (s: string) => string) => string, opts: RenderOptions): string {
   const parts: string[] = [];
   const rs = ev.ruleSet;
   parts.push(`**${f.def.display}.** ${text.detail ? fill(text.detail.trim(), escapeMarkdown) : ''}`.trim());
@@ -102,14 +104,21 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
   const guidance = text.guidance ?? [];
   if (guidance.length > 0) parts.push(`**Guidance**\n\n${guidance.map((g) => `- ${g.text} — ${cite(g.source)}`).join('\n')}`);
   if (f.notes.length > 0) parts.push(`**Notes**\n\n${f.notes.map((n) => `- ${n.text} — ${cite(n.source)}`).join('\n')}`);
-  const skipped = Object.entries(unreadable ?? {});
-  if (skipped.length > 0) {
-    const total = skipped.reduce((n, [, c]) => n + c, 0);
-    const list = skipped.map(([type, c]) => `${escapeMarkdown(type)} ×${c}`).join(', ');
-    parts.push(`**Record not fully read:** ${total} ${total === 1 ? 'resource was' : 'resources were'} not valid FHIR R4 (${list}) and ${total === 1 ? 'was' : 'were'} left out; anything they hold is not reflected in this card.`);
-  }
+  const invalid = leftOut(opts.unreadable, 'not valid FHIR R4');
+  if (invalid) parts.push(invalid);
+  const foreign = leftOut(opts.otherPatient, 'about another patient than the one in context');
+  if (foreign) parts.push(foreign);
   parts.push(`Rules: ${rs.def.name} ${rs.version}, profile ${ev.profile.name}. Evaluated ${formatDateTime(ev.input.now)}.`);
   return parts.join('\n\n');
+}
+
+/** "Record not fully read: 2 resources were <why> (Observation ×2) and were left out; …", or nothing. */
+function leftOut(counts: Record<string, number> | undefined, why: string): string | undefined {
+  const skipped = Object.entries(counts ?? {});
+  if (skipped.length === 0) return undefined;
+  const total = skipped.reduce((n, [, c]) => n + c, 0);
+  const list = skipped.map(([type, c]) => `${escapeMarkdown(type)} ×${c}`).join(', ');
+  return `**Record not fully read:** ${total} ${total === 1 ? 'resource was' : 'resources were'} ${why} (${list}) and ${total === 1 ? 'was' : 'were'} left out; anything they hold is not reflected in this card.`;
 }
 
 /** The items the card lists as used: its evidence selections (subject first), without duplicates. */

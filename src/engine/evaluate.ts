@@ -83,7 +83,8 @@ export class Evaluation {
       if (r.id) this.pool.set(`${r.resourceType}/${r.id}`, r);
     }
     const patients = (this.byType.get('Patient') ?? []) as Patient[];
-    this.patient = patients.find((p) => p.id === input.patientId) ?? (patients.length === 1 ? patients[0] : undefined);
+    // Never another patient's: without a patientId (tools, tests) a lone Patient is the one.
+    this.patient = input.patientId !== undefined ? patients.find((p) => p.id === input.patientId) : patients.length === 1 ? patients[0] : undefined;
     this.env = { ...profile.numbers, ...ruleSet.codeSets, patient: this.patient ?? [], [POOL_VAR]: this.pool };
     for (const f of profile.findings) this.evaluateFinding(f);
   }

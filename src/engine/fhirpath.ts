@@ -18,7 +18,7 @@ import { compileFast, Fallback, POOL_VAR, referenceKey, type FastFn } from './fh
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
 
 /** Environment variable through which `deref()` sees the request's resources. */
-export { POOL_VAR };
+export { POOL_VAR, referenceKey };
 
 /** Unwraps fhirpath.js's internal ResourceNode to the plain JSON value it holds. */
 function plain(node: unknown): unknown {

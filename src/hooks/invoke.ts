@@ -7,6 +7,7 @@ import { assertValid } from '../cds-hooks/validation';
 import { renderCards } from '../cards/render';
 import { evaluate, type Evaluation, type EvaluationError } from '../engine/evaluate';
 import { screenResources, summarizeInvalid, type InvalidResource } from '../hardening/fhir-r4';
+import { scopeToPatient } from '../hardening/patient-scope';
 import { badRequest } from '../outcomes';
 import { resolvePrefetch, type KeyReport, type ResolveOptions } from '../prefetch/resolve';
 import type { CdsService } from '../services/registry';
@@ -25,6 +26,8 @@ export interface HookResult {
   resourceCount: number;
   /** Resources left out of the evaluation because they are not valid FHIR R4 (type, path, keyword; never a value). */
   invalidResources?: InvalidResource[];
+  /** Resources left out because they name another patient than `context.patientId` (type, element; never the id). */
+  otherPatientResources?: InvalidResource[];
   /** The evaluation behind the cards, only when asked for with `keepEvaluation` (the preview page charts it). */
   evaluation?: Evaluation;
 }
@@ -66,8 +69,9 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
       opts.onFetched?.(report);
     },
   });
-  // Only valid FHIR R4 reaches the rules; the rest is reported, never fatal.
+  // Only valid FHIR R4 about the patient in context reaches the rules; the rest is reported, never fatal.
   const screened = screenResources(data.resources);
+  const scoped = scopeToPatient(screened.valid, request.context.patientId);
   lap('prefetch');
   if (fetchMs !== undefined) {
     timings.fetch = fetchMs;
@@ -75,13 +79,17 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
   }
 
   const evaluation = evaluate(service.ruleSet, service.profile, {
-    resources: screened.valid,
+    resources: scoped.own,
     patientId: request.context.patientId,
     now: opts.now?.() ?? Date.now(),
   });
   lap('evaluate');
 
-  const cards = renderCards(evaluation, { patientId: request.context.patientId, unreadable: summarizeInvalid(screened.invalid) });
+  const cards = renderCards(evaluation, {
+    patientId: request.context.patientId,
+    unreadable: summarizeInvalid(screened.invalid),
+    otherPatient: summarizeInvalid(scoped.others),
+  });
   lap('render');
 
   return {
@@ -90,8 +98,9 @@ export async function invokeHook(service: CdsService, body: unknown, opts: Invok
     timings,
     keys: data.keys,
     ruleErrors: evaluation.errors,
-    resourceCount: screened.valid.length,
+    resourceCount: scoped.own.length,
     invalidResources: screened.invalid,
+    otherPatientResources: scoped.others,
     ...(opts.keepEvaluation ? { evaluation } : {}),
   };
 }

@@ -55,6 +55,12 @@ export function hookRouter(deps: HookRouterDeps): Router {
         'resources that are not valid FHIR R4 were left out of the evaluation',
       );
     }
+    if (result.otherPatientResources?.length) {
+      deps.logger.warn(
+        { requestId, service: service.id, otherPatient: summarizeInvalid(result.otherPatientResources), problems: result.otherPatientResources.slice(0, 10) },
+        'resources about another patient than context.patientId were left out of the evaluation',
+      );
+    }
     for (const e of result.ruleErrors) deps.logger.warn({ requestId, service: service.id, where: e.where, message: e.message }, 'rule expression failed on a resource');
     for (const listener of deps.listeners ?? []) {
       try {

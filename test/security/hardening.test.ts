@@ -158,3 +158,39 @@ describe('prefetch resources that are not valid FHIR R4', () => {
     for (const card of (expected.body as CdsResponse).cards) expect(card.detail).not.toContain('Record not fully read');
   });
 });
+
+describe('resources about another patient than context.patientId', () => {
+  const OTHER = 'someone-else';
+  /** The latest IL-6 result again, above 7 pg/mL, about another patient. */
+  const foreignIl6 = (): FhirResource => {
+    const il6 = resources.filter((r): r is Observation => r.resourceType === 'Observation' && !!r.code.coding?.some((c) => c.code === '26881-3'));
+    const latest = il6.sort((x, y) => String(y.effectiveDateTime).localeCompare(String(x.effectiveDateTime)))[0]!;
+    return { ...latest, id: 'foreign-il6', subject: { reference: `https://ehr.example.org/fhir/Patient/${OTHER}` }, valueQuantity: { ...latest.valueQuantity, value: 42 } };
+  };
+
+  it('are left out of the evaluation, noted on every card and reported in the log without the other id', async () => {
+    const expected = await hook({ ...hookRequest(PATIENT), prefetch: fullPrefetch() });
+    const actual = await hook({ ...hookRequest(PATIENT), prefetch: buildPrefetch(templates(), [...resources, foreignIl6()], PATIENT) });
+    expect(actual.status).toBe(200);
+    const cards = (actual.body as CdsResponse).cards;
+    expect(findingCodes(actual.body as CdsResponse)).toEqual(findingCodes(expected.body as CdsResponse));
+    expect(JSON.stringify(cards)).not.toMatch(/42 pg\/mL|foreign-il6/);
+    for (const card of cards) {
+      expect(card.detail).toContain('**Record not fully read:** 1 resource was about another patient than the one in context (Observation ×1) and was left out');
+    }
+    const report = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'resources about another patient than context.patientId were left out of the evaluation');
+    expect(report).toMatchObject({ otherPatient: { Observation: 1 }, problems: [{ resourceType: 'Observation', path: '/subject', keyword: 'other-patient' }] });
+    expect(JSON.stringify(report)).not.toContain(OTHER);
+  });
+
+  it("a prefetch of another patient's record gives no advice for the patient in context", async () => {
+    // context.patientId is PATIENT; the record (Patient and results) is someone else's.
+    const moved = resources.map((r) => JSON.parse(JSON.stringify(r).replaceAll(`Patient/${PATIENT}`, `Patient/${OTHER}`)) as FhirResource);
+    for (const r of moved) if (r.resourceType === 'Patient') r.id = OTHER;
+    const prefetch = buildPrefetch(templates(), moved, OTHER);
+    const res = await hook({ ...hookRequest(PATIENT), prefetch });
+    expect(res.status).toBe(200);
+    expect(findingCodes(res.body as CdsResponse)).not.toContain('il6-persistent');
+    expect(JSON.stringify(res.body)).not.toMatch(/ServiceRequest|pg\/mL/);
+  });
+});
