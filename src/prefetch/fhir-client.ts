@@ -78,12 +78,28 @@ export async function completeIncludes(
 ): Promise<FhirResource[]> {
   const missing = missingIncludes(query, resources);
   if (missing.length === 0) return resources;
-  return [...resources, ...(await readAll(access, missing, limits))];
+  return [...resources, ...(await readAll(access, missing, limits, resources.length))];
 }
 
-/** Reads resources by relative reference (`Medication/123`); a reference the server does not know reads nothing. */
-export async function readAll(access: FhirAccess, references: readonly string[], limits: FetchLimits): Promise<FhirResource[]> {
-  return (await Promise.all(references.map((ref) => fetchQuery(access, ref, limits)))).flat();
+/** Reads in flight at once per `readAll`: a record of thousands of Medications must not flood the EHR's server. */
+export const READ_CONCURRENCY = 8;
+
+/**
+ * Reads resources by relative reference (`Medication/123`), at most {@link READ_CONCURRENCY} at a time; a reference
+ * the server does not know reads nothing. They count toward `maxResources` with the `already` held.
+ */
+export async function readAll(access: FhirAccess, references: readonly string[], limits: FetchLimits, already = 0): Promise<FhirResource[]> {
+  if (already + references.length > limits.maxResources) throw new FhirFetchError(`more than ${limits.maxResources} resources`);
+  const read: FhirResource[][] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < references.length) {
+      const i = next++;
+      read[i] = await fetchQuery(access, references[i]!, limits);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, references.length) }, worker));
+  return read.flat();
 }
 
 /**

@@ -12,7 +12,8 @@
 import type { Bundle, FhirResource } from 'fhir/r4';
 import type { CdsRequest } from '../cds-hooks/types';
 import { preconditionFailed, type IssueInput } from '../outcomes';
-import { completeIncludes, fetchQuery, FhirFetchError, missingIncludes, readAll, type FhirAccess } from './fhir-client';
+import { setMaxListeners } from 'node:events';
+import { completeIncludes, fetchQuery, FhirFetchError, missingIncludes, READ_CONCURRENCY, readAll, type FhirAccess } from './fhir-client';
 import { renderTemplate } from './template';
 
 export type KeySource = 'prefetch' | 'null' | 'fetched' | 'no-token-value';
@@ -147,13 +148,15 @@ async function fetchMissing(wanted: Wanted[], request: CdsRequest, opts: Resolve
   }
   const access: FhirAccess = { baseUrl: server, accessToken: request.fhirAuthorization?.access_token };
   const controller = new AbortController();
+  // Every request in flight listens for the deadline: the keys' queries plus up to READ_CONCURRENCY reads each.
+  setMaxListeners(wanted.length * (READ_CONCURRENCY + 1) + 10, controller.signal);
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
   const limits = { signal: controller.signal, maxPages: opts.maxPages, maxResources: opts.maxResources };
   const start = performance.now();
   try {
     const results = await Promise.allSettled(
       wanted.map(async (w) => {
-        if (w.references) return { key: w.key, resources: [...w.have!, ...(await readAll(access, w.references, limits))] };
+        if (w.references) return { key: w.key, resources: [...w.have!, ...(await readAll(access, w.references, limits, w.have!.length))] };
         const found = [...(w.have ?? []), ...(await fetchQuery(access, w.query, limits))];
         return { key: w.key, resources: await completeIncludes(access, w.query, found, limits) };
       }),

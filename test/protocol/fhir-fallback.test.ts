@@ -11,7 +11,7 @@ import type { Bundle } from 'fhir/r4';
 import type { CdsResponse } from '../../src/cds-hooks/types';
 import { buildPrefetch, fixtureResources, listFixtures } from '../../src/fixtures/catalog';
 import { rebase } from '../../src/fixtures/rebase';
-import { fetchQuery } from '../../src/prefetch/fhir-client';
+import { completeIncludes, fetchQuery, READ_CONCURRENCY } from '../../src/prefetch/fhir-client';
 import type { RunningServer } from '../../src/server';
 import { startTestFhirServer, type TestFhirServer } from '../../src/test-fhir-server';
 import { findingCodes, hookRequest, postHook } from '../support/cds-client';
@@ -105,6 +105,42 @@ describe('paging and includes', () => {
     const reply = await postHook(service.url, ID, hookRequest(f.expected.patient, { fhirServer: fhir.baseUrl }));
     expect(findingCodes(reply.body as CdsResponse)).toEqual([...f.expected.findings].sort());
     expect(fhir.requests.slice(before).some((r) => /^\/fhir\/Medication\/[^?]+$/.test(r.url))).toBe(true);
+  });
+
+  it('reads left-out Medications at most READ_CONCURRENCY at a time, and no more of them than maxResources', async () => {
+    // A server that ignores _include and answers with 40 orders, each naming its own Medication (read slowly).
+    let inFlight = 0;
+    let most = 0;
+    let reads = 0;
+    const server = http.createServer((req, res) => {
+      if (req.url!.startsWith('/fhir/MedicationRequest?')) {
+        const entry = Array.from({ length: 40 }, (_, i) => ({ resource: { resourceType: 'MedicationRequest', id: `rq${i}`, medicationReference: { reference: `Medication/m${i}` } } }));
+        res.setHeader('content-type', 'application/fhir+json');
+        res.end(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+        return;
+      }
+      reads++;
+      most = Math.max(most, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        res.setHeader('content-type', 'application/fhir+json');
+        res.end(JSON.stringify({ resourceType: 'Medication', id: req.url!.split('/').pop() }));
+      }, 20);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const access = { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir` };
+      const query = 'MedicationRequest?patient=p&_include=MedicationRequest:medication';
+      const limits = { signal: new AbortController().signal, maxPages: 5, maxResources: 1000 };
+      const all = await completeIncludes(access, query, await fetchQuery(access, query, limits), limits);
+      expect(all.filter((r) => r.resourceType === 'Medication')).toHaveLength(40);
+      expect(most).toBe(READ_CONCURRENCY);
+      reads = 0;
+      await expect(completeIncludes(access, query, await fetchQuery(access, query, { ...limits, maxResources: 60 }), { ...limits, maxResources: 60 })).rejects.toThrow(/more than 60 resources/);
+      expect(reads).toBe(0);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   describe('a prefetch without the Medication its MedicationRequest refers to (an EHR that ignores _include)', () => {
