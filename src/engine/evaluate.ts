@@ -406,7 +406,7 @@ export class Evaluation {
 }
 
 export function evaluate(ruleSet: RuleSet, profile: string, input: EvaluationInput): Evaluation {
-  const p = ruleSet.profiles[profile];
+  const p = Object.hasOwn(ruleSet.profiles, profile) ? ruleSet.profiles[profile] : undefined;
   if (!p) throw new Error(`Rule set ${ruleSet.id} has no profile "${profile}"`);
   return new Evaluation(ruleSet, p, input);
 }

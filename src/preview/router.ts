@@ -183,10 +183,10 @@ function pickService(registry: ServiceRegistry, id: string | undefined): CdsServ
 function pickProfile(service: CdsService, asked: string | undefined, fixtureProfile: string | undefined): string {
   const profiles = service.ruleSet.profiles;
   if (asked !== undefined) {
-    if (!(asked in profiles)) throw badRequest(`Service "${service.id}" has no profile "${asked}" (it has ${Object.keys(profiles).join(', ')}).`, 'profile');
+    if (!Object.hasOwn(profiles, asked)) throw badRequest(`Service "${service.id}" has no profile "${asked}" (it has ${Object.keys(profiles).join(', ')}).`, 'profile');
     return asked;
   }
-  return fixtureProfile !== undefined && fixtureProfile in profiles ? fixtureProfile : service.profile;
+  return fixtureProfile !== undefined && Object.hasOwn(profiles, fixtureProfile) ? fixtureProfile : service.profile;
 }
 
 function fail(err: Error): never {

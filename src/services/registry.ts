@@ -102,7 +102,7 @@ export function loadService(dir: string, folder: string, opts: LoadServicesOptio
   }
   if (ruleSet.id !== def.id) throw new ServiceLoadError(rulesFile, 'id', `"${ruleSet.id}" must equal the service id "${def.id}"`);
   let profile = opts.profile;
-  if (!(profile in ruleSet.profiles)) {
+  if (!Object.hasOwn(ruleSet.profiles, profile)) {
     opts.onProfileFallback?.(def.id, profile);
     profile = 'default';
   }

@@ -173,6 +173,9 @@ describe('API', () => {
     [{ fixture: 'no-such-fixture' }, 404, /no fixture "no-such-fixture"/],
     [{ fixture: 'empty-record', service: 'nope' }, 404, /no CDS service "nope"/],
     [{ fixture: 'empty-record', profile: 'strict' }, 400, /no profile "strict"/],
+    // names every object has (Object.prototype) are not profiles either: 400, not a 500
+    [{ fixture: 'trend-rising', profile: 'constructor' }, 400, /no profile "constructor"/],
+    [{ fixture: 'trend-rising', profile: 'toString' }, 400, /no profile "toString"/],
     [{ fhirServer: 'ftp://x.example/fhir', patientId: 'p' }, 400, /fhirServer/],
     [{ fhirServer: 'http://x.example/fhir', patientId: 'bad id!' }, 400, /patientId/],
   ])('refuses %j with %i', async (body, status, message) => {

@@ -76,6 +76,12 @@ describe('rules as data', () => {
     expect(await run('longevity-confounded-1-3', { config: { rulesProfile: longevity } })).toEqual(['il6-confounded']);
   });
 
+  it('a RULES_PROFILE the rule file lacks falls back to default, even one named like an object property', async () => {
+    for (const rulesProfile of ['strict', 'constructor']) {
+      expect(await run('longevity-persistent-2-5-pair', { config: { rulesProfile } })).toEqual(await run('longevity-persistent-2-5-pair', { config: { rulesProfile: 'default' } }));
+    }
+  });
+
   it('a second service (hs-CRP advisor) added as a folder of data is discovered and served by the same engine', async () => {
     const dir = servicesDir([il6Folder, path.join(__dirname, '../fixtures/services/hscrp-advisor')]);
     const server = await startTestService({ config: { servicesDir: dir } });
