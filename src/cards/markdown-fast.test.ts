@@ -7,11 +7,12 @@ const escapeEveryTime = (text: string) =>
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/[\\`*_[\]|#!]/g, (c) => `\\${c}`)
+    .replace(/[\\`*_[\]|#!@]/g, (c) => `\\${c}`)
+    .replace(/([a-z][a-z0-9+.-]*):(?=\/\/)|\b(www)\.(?=[^\s.])/gi, (_m, scheme?: string, www?: string) => (scheme !== undefined ? `${scheme}\\:` : `${www}\\.`))
     .trim();
 
 it('gives what escaping every character class every time gives', () => {
-  const alphabet = ['a', 'Z', '5', '.', ' ', '\t', '\n', '\u0000', '\u007f', '&', '<', '>', '\\', '`', '*', '_', '[', ']', '|', '#', '!', '-', '/', 'µ', '€', '😀'];
+  const alphabet = ['a', 'Z', '5', '.', ' ', '\t', '\n', '\u0000', '\u007f', '&', '<', '>', '\\', '`', '*', '_', '[', ']', '|', '#', '!', '-', '/', 'µ', '€', '😀', '@', ':', '//', 'www', 'WWW.', 'https:'];
   let seed = 7;
   const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < 20000; i++) {

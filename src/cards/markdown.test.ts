@@ -1,5 +1,5 @@
 /** Plain text for card summaries: comparators stay readable, markup and control characters do not survive. */
-import { plainText } from './markdown';
+import { escapeMarkdown, plainText, readableText } from './markdown';
 
 it.each([
   ['>3 pg/mL', 'above 3 pg/mL'],
@@ -13,4 +13,20 @@ it.each([
   ['line\nbreak\u0000x', 'line break x'],
 ])('plainText(%j) is %j', (input, want) => {
   expect(plainText(input)).toBe(want);
+});
+
+describe('record text in Markdown makes no link, even a bare one (GFM autolinks)', () => {
+  it.each([
+    ['Flu https://evil.example/login', 'Flu https\\://evil.example/login'],
+    ['see HTTP://x.example', 'see HTTP\\://x.example'],
+    ['www.evil.example', 'www\\.evil.example'],
+    ['call WWW.evil.example now', 'call WWW\\.evil.example now'],
+    ['mail me@evil.example', 'mail me\\@evil.example'],
+    ['[x](javascript:alert(1))', '\\[x\\](javascript:alert(1))'],
+    ['5.1 pg/mL at 08:00', '5.1 pg/mL at 08:00'],
+    ['awww.', 'awww.'],
+  ])('escapeMarkdown(%j) is %j, which reads as the original', (input, want) => {
+    expect(escapeMarkdown(input)).toBe(want);
+    expect(readableText(escapeMarkdown(input))).toBe(input);
+  });
 });

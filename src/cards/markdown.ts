@@ -1,13 +1,20 @@
 /**
  * Text that comes from a patient's record (display strings, units, statuses) is inserted into card Markdown
- * escaped, so it cannot open a link, an image, a table cell or raw HTML in the EHR (the CDS Hooks sandbox
+ * escaped, so it cannot open a link (marked up or bare), an image, a table cell or raw HTML in the EHR (the CDS Hooks sandbox
  * renders detail with raw HTML enabled). Text written in the rule files is trusted and inserted as is.
  */
 
-const MARKDOWN_SPECIAL = /[\\`*_[\]|#!]/g;
+const MARKDOWN_SPECIAL = /[\\`*_[\]|#!@]/g;
+
+/**
+ * What GitHub-Flavored Markdown turns into a link without any markup (autolinks: `https://…`, `www.…`,
+ * `name@host`): the `:` of a scheme and the `.` after `www` are backslash-escaped (and `@` above), which
+ * renders the same text but no link: a display string in the record cannot become a phishing link in the EHR.
+ */
+const AUTOLINK = /([a-z][a-z0-9+.-]*):(?=\/\/)|\b(www)\.(?=[^\s.])/gi;
 
 /** Any character escapeMarkdown changes. */
-const NEEDS_ESCAPE = /[\u0000-\u001f\u007f&<>\\`*_[\]|#!]/;
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f&<>\\`*_[\]|#!@]|:\/\/|www\./i;
 
 /** Escapes record text for Markdown: special characters backslash-escaped, HTML as entities, one line. */
 export function escapeMarkdown(text: string): string {
@@ -18,6 +25,7 @@ export function escapeMarkdown(text: string): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(MARKDOWN_SPECIAL, (c) => `\\${c}`)
+    .replace(AUTOLINK, (_m, scheme: string | undefined, www: string | undefined) => (scheme !== undefined ? `${scheme}\\:` : `${www}\\.`))
     .trim();
 }
 
@@ -44,7 +52,7 @@ export function table(header: string[], rows: string[][]): string {
 /** What a clinician reads: Markdown escapes and entities undone (used by tests and the terminal printer). */
 export function readableText(markdown: string): string {
   return markdown
-    .replace(/\\([\\`*_[\]|#!])/g, '$1')
+    .replace(/\\([\\`*_[\]|#!@:.])/g, '$1')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
