@@ -29,7 +29,35 @@ export interface RenderOptions {
 }
 
 export function renderCards(evaluation: Evaluation, opts: RenderOptions): Card[] {
-  return evaluation.findings.map((f) => renderCard(evaluation, f, opts));
+  const cards = evaluation.findings.map((f) => renderCard(evaluation, f, opts));
+  if (cards.length === 0) {
+    // No finding, but part of the record was left out: an empty answer would read as "nothing to note".
+    const notice = recordNotFullyReadCard(evaluation, opts);
+    if (notice) cards.push(notice);
+  }
+  return cards;
+}
+
+/** Topic code of the card that says the record was not fully read (it is the service's, not a finding's). */
+export const RECORD_NOT_FULLY_READ = 'record-not-fully-read';
+
+function recordNotFullyReadCard(ev: Evaluation, opts: RenderOptions): Card | undefined {
+  const notes = leftOutNotes(opts);
+  if (notes.length === 0) return undefined;
+  const total = [opts.unreadable, opts.otherPatient].reduce((n, counts) => n + Object.values(counts ?? {}).reduce((a, b) => a + b, 0), 0);
+  const rs = ev.ruleSet;
+  return {
+    uuid: (opts.newUuid ?? randomUUID)(),
+    summary: truncate(`${rs.def.label}: ${total} ${total === 1 ? 'resource' : 'resources'} of the record could not be used; advice may be missing`),
+    indicator: 'info',
+    detail: [
+      `**Record not fully read.** No finding holds for the rest of the record, but part of it was left out, so this is not an all-clear.`,
+      ...notes,
+      rulesLine(ev),
+    ].join('\n\n'),
+    source: sourceOf(ev, RECORD_NOT_FULLY_READ, 'Record not fully read'),
+    overrideReasons: rs.def.overrideReasons.map((r) => ({ ...r })),
+  };
 }
 
 function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
@@ -42,10 +70,7 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
     summary: truncate(fill(text.summary, plainText)),
     indicator: f.indicator,
     detail: renderDetail(ev, f, text, fill, opts),
-    source: {
-      label: `${rs.def.label} · rules ${rs.version} (${ev.profile.name})`,
-      topic: { system: rs.def.topicSystem, code: f.code, display: f.def.display },
-    },
+    source: sourceOf(ev, f.code, f.def.display),
     overrideReasons: rs.def.overrideReasons.map((r) => ({ ...r })),
   };
   const suggestions = (text.suggestions ?? []).map((s) => renderSuggestion(s, f, opts, uuid));
@@ -104,12 +129,26 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
   const guidance = text.guidance ?? [];
   if (guidance.length > 0) parts.push(`**Guidance**\n\n${guidance.map((g) => `- ${g.text} — ${cite(g.source)}`).join('\n')}`);
   if (f.notes.length > 0) parts.push(`**Notes**\n\n${f.notes.map((n) => `- ${n.text} — ${cite(n.source)}`).join('\n')}`);
-  const invalid = leftOut(opts.unreadable, 'not valid FHIR R4');
-  if (invalid) parts.push(invalid);
-  const foreign = leftOut(opts.otherPatient, 'about another patient than the one in context');
-  if (foreign) parts.push(foreign);
-  parts.push(`Rules: ${rs.def.name} ${rs.version}, profile ${ev.profile.name}. Evaluated ${formatDateTime(ev.input.now)}.`);
+  parts.push(...leftOutNotes(opts));
+  parts.push(rulesLine(ev));
   return parts.join('\n\n');
+}
+
+/** The card's source: the service's label, rule-set version and profile; the topic names what the card is about. */
+function sourceOf(ev: Evaluation, code: string, display: string): Card['source'] {
+  const rs = ev.ruleSet;
+  return { label: `${rs.def.label} · rules ${rs.version} (${ev.profile.name})`, topic: { system: rs.def.topicSystem, code, display } };
+}
+
+/** The last line of every detail: which rules, which profile, when. */
+function rulesLine(ev: Evaluation): string {
+  const rs = ev.ruleSet;
+  return `Rules: ${rs.def.name} ${rs.version}, profile ${ev.profile.name}. Evaluated ${formatDateTime(ev.input.now)}.`;
+}
+
+/** One "Record not fully read" line per reason resources were left out of the evaluation. */
+function leftOutNotes(opts: RenderOptions): string[] {
+  return [leftOut(opts.unreadable, 'not valid FHIR R4'), leftOut(opts.otherPatient, 'about another patient than the one in context')].filter((n): n is string => !!n);
 }
 
 /** "Record not fully read: 2 resources were <why> (Observation ×2) and were left out; …", or nothing. */

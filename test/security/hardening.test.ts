@@ -157,6 +157,22 @@ describe('prefetch resources that are not valid FHIR R4', () => {
     }
     for (const card of (expected.body as CdsResponse).cards) expect(card.detail).not.toContain('Record not fully read');
   });
+
+  it('when they leave no finding, one info card says the record was not fully read (an empty answer reads as "nothing to note")', async () => {
+    const f = listFixtures().find((x) => x.slug === 'tier-boundary-7-01-significant')!;
+    const own = fixtureResources(f);
+    const clean = await hook({ ...hookRequest(f.expected.patient), prefetch: buildPrefetch(templates(), own, f.expected.patient) });
+    expect(findingCodes(clean.body as CdsResponse)).toEqual([...f.expected.findings].sort());
+    // A vendor property on every Observation: none is valid R4, so nothing is evaluated.
+    const vendor = own.map((r) => (r.resourceType === 'Observation' ? ({ ...r, vendorField: 'x' } as FhirResource) : r));
+    const res = await hook({ ...hookRequest(f.expected.patient), prefetch: buildPrefetch(templates(), vendor, f.expected.patient) });
+    expect(res.status).toBe(200);
+    const cards = (res.body as CdsResponse).cards;
+    expect(findingCodes(res.body as CdsResponse)).toEqual(['record-not-fully-read']);
+    const n = vendor.filter((r) => r.resourceType === 'Observation').length;
+    expect(cards[0]!.detail).toContain(`not valid FHIR R4 (Observation ×${n})`);
+    expect(cards[0]!.summary.length).toBeLessThan(140);
+  });
 });
 
 describe('resources about another patient than context.patientId', () => {
@@ -190,7 +206,13 @@ describe('resources about another patient than context.patientId', () => {
     const prefetch = buildPrefetch(templates(), moved, OTHER);
     const res = await hook({ ...hookRequest(PATIENT), prefetch });
     expect(res.status).toBe(200);
-    expect(findingCodes(res.body as CdsResponse)).not.toContain('il6-persistent');
+    // No advice from someone else's results; one card saying the record was not fully read instead of an all-clear.
+    expect(findingCodes(res.body as CdsResponse)).toEqual(['record-not-fully-read']);
     expect(JSON.stringify(res.body)).not.toMatch(/ServiceRequest|pg\/mL/);
+    const [card] = (res.body as CdsResponse).cards;
+    const n = moved.filter((r) => r.resourceType === 'Patient' || JSON.stringify(r).includes(`Patient/${OTHER}`)).length;
+    expect(n).toBeGreaterThan(1);
+    expect(card).toMatchObject({ indicator: 'info', summary: `IL-6 inflammation advisor: ${n} resources of the record could not be used; advice may be missing` });
+    expect(card!.detail).toContain(`**Record not fully read:** ${n} resources were about another patient than the one in context (`);
   });
 });
