@@ -175,10 +175,11 @@ function relink(value: unknown, ids: Map<string, string>, patientId: string, key
     return out;
   }
   if (key === 'reference' && typeof value === 'string') {
+    if (value.startsWith('#')) return value; // contained: inside the resource, whose own id changes
     if (value.startsWith('Patient/')) return `Patient/${patientId}`;
-    const [type, id] = value.split('/');
-    const mapped = ids.get(value);
-    return mapped ? `${type}/${mapped}` : `${type}/${id}`;
+    const [type, id, ...version] = value.split('/'); // Type/id[/_history/v]
+    const mapped = ids.get(`${type}/${id}`);
+    return `${type}/${mapped ?? id}${version.length > 0 ? `/${version.join('/')}` : ''}`;
   }
   return value;
 }
