@@ -13,19 +13,12 @@
 import * as fhirpath from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import { CodeSetMatcher } from './code-sets';
+import { referenceKey } from './references';
 
 export type FastFn = (resource: unknown, env: Record<string, unknown>) => unknown[];
 
 /** Environment variable through which `deref()` sees the request's resources (a Map of `Type/id`). */
 export const POOL_VAR = '__pool';
-
-/**
- * The request-pool key (`Type/id`) of a literal reference: relative or absolute, with or without a version
- * (`Medication/1/_history/2`). Contained references (`#id`) are not pool keys (see `deref()` in fhirpath.ts).
- */
-export function referenceKey(ref: string): string {
-  return ref.replace(/\/_history\/[^/]*$/, '').replace(/^.*\/([A-Z][A-Za-z]+\/[^/]+)$/, '$1');
-}
 
 /** Thrown when an input is outside what the closure reproduces exactly: evaluate with fhirpath.js instead. */
 export class Fallback extends Error {}

@@ -13,12 +13,13 @@ import type { UserInvocationTable } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
 import { CodeSetMatcher } from './code-sets';
-import { compileFast, Fallback, POOL_VAR, referenceKey, type FastFn } from './fhirpath-fast';
+import { compileFast, Fallback, POOL_VAR, type FastFn } from './fhirpath-fast';
+import { referenceKey } from './references';
 
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
 
 /** Environment variable through which `deref()` sees the request's resources. */
-export { POOL_VAR, referenceKey };
+export { POOL_VAR };
 
 /** Unwraps fhirpath.js's internal ResourceNode to the plain JSON value it holds. */
 function plain(node: unknown): unknown {

@@ -7,7 +7,7 @@
  * Resources that name no patient (Medication) or a non-Patient subject (Group, Device) are kept.
  */
 import type { FhirResource } from 'fhir/r4';
-import { referenceKey } from '../engine/fhirpath';
+import { referenceKey } from '../engine/references';
 import type { InvalidResource } from './fhir-r4';
 
 export interface Scoped {

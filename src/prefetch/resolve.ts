@@ -9,10 +9,10 @@
  *     given), all keys in parallel under one deadline;
  *   - needed but obtainable neither way → 412 naming the key and why.
  */
+import { setMaxListeners } from 'node:events';
 import type { Bundle, FhirResource } from 'fhir/r4';
 import type { CdsRequest } from '../cds-hooks/types';
 import { preconditionFailed, type IssueInput } from '../outcomes';
-import { setMaxListeners } from 'node:events';
 import { completeIncludes, fetchQuery, FhirFetchError, missingIncludes, READ_CONCURRENCY, readAll, type FhirAccess } from './fhir-client';
 import { renderTemplate } from './template';
 
