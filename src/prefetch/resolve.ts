@@ -86,7 +86,7 @@ export async function resolvePrefetch(
       keys.push({ key, source: 'no-token-value', resources: 0 });
       continue;
     }
-    toFetch.push({ key, query: rendered.query });
+    toFetch.push({ key, query: rendered.query, ...(given ? { ehrOutcome: true } : {}) });
   }
 
   // A key is complete when what its `_include`s point to arrived under some key (EHRs put it anywhere).
@@ -117,13 +117,15 @@ export async function resolvePrefetch(
 
 /**
  * A key to fetch: absent (`query` only), a paginated prefetch (`have` and the next page as `query`), or a
- * prefetch without resources its template includes (`have` and the `references` to read).
+ * prefetch without resources its template includes (`have` and the `references` to read). `ehrOutcome`: the EHR
+ * sent an OperationOutcome for the key (it could not run the query).
  */
 interface Wanted {
   key: string;
   query: string;
   have?: FhirResource[];
   references?: string[];
+  ehrOutcome?: true;
 }
 
 function whatIsMissing(w: Wanted): string {
@@ -131,6 +133,7 @@ function whatIsMissing(w: Wanted): string {
     const types = [...new Set(w.references.map((r) => r.split('/')[0]))].join(', ');
     return `refers to ${w.references.length} resource(s) (${types}) that its template includes (_include) but the prefetch does not hold`;
   }
+  if (w.ehrOutcome) return 'holds an OperationOutcome instead of data (the EHR could not run its query)';
   return w.have ? 'has further pages that were not provided' : 'was not provided';
 }
 

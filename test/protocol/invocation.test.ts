@@ -89,6 +89,7 @@ describe('invocation (checklist 13–24)', () => {
     const refused = await postHook(service.url, ID, hookRequest(patient, { prefetch: { ...prefetch, observations: oo } }));
     expect(refused.status).toBe(412);
     expect(JSON.stringify(refused.body)).toContain('prefetch.observations');
+    expect(JSON.stringify(refused.body)).toContain('holds an OperationOutcome instead of data');
   });
 
   it('item 21: prefetch absent + fhirServer + fhirAuthorization → the service GETs with Bearer <access_token>', async () => {
