@@ -659,6 +659,9 @@ function membership(node: AstNode, focusType: StaticType | undefined): Compiled 
   if (node.text !== 'in') refuse();
   const a = compileNode(node.children![0]!, focusType);
   const b = compileNode(node.children![1]!, focusType);
+  // An element the type does not define (`intent` of a MedicationStatement) is empty, so is `x in (…)`; the left
+  // side still runs, for its fallback when the data has the element anyway.
+  if (a.type?.kind === 'absent') return { fn: (focus, env) => (a.fn(focus, env), EMPTY), type: BOOLEAN };
   if (!plainComparable(a.type)) refuse();
   const fixed = b.constant;
   const fixedType = fixed && fixed.length > 0 && fixed.every((y) => typeof y === typeof fixed[0]) ? typeof fixed[0] : undefined;
