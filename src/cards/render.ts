@@ -197,7 +197,7 @@ function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): { item: Item; 
 }
 
 function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
-  const when = item.time !== undefined ? formatDate(item.time) : 'no date';
+  const when = item.time !== undefined && Number.isFinite(item.time) ? formatDate(item.time) : 'no date';
   const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
   return `${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`;
 }
@@ -207,9 +207,9 @@ function describeMatch(m: RelationMatch): string {
   const fine = m.rule.window.before.unit === 'hours' || m.rule.window.before.unit === 'minutes';
   const at = (t: number) => (fine ? formatDateTime(t) : formatDate(t));
   const what = `${i.label ?? i.resource.resourceType}${i.measured ? ` ${formatMeasured(i.measured)}` : ''}`;
-  let when = i.time !== undefined ? `on ${at(i.time)}` : '';
+  let when = i.time !== undefined && Number.isFinite(i.time) ? `on ${at(i.time)}` : '';
   if (m.rule.window.match === 'interval') {
-    if (i.ongoing) when = `since ${at(i.time!)} (ongoing)`;
+    if (i.ongoing) when = when ? `since ${at(i.time!)} (ongoing)` : 'ongoing, start date not recorded';
     else if (i.end !== undefined && i.end !== i.time) when = `from ${at(i.time!)} to ${at(i.end)}`;
   }
   return `${m.rule.label}: ${escapeMarkdown(what)} ${when}`.trim();

@@ -53,6 +53,8 @@ interface ClauseState {
 }
 
 const SEVERITY = { info: 0, warning: 1, critical: 2 } as const;
+/** A fact with a lookback reads only the past; this much allows for the EHR's clock running ahead of ours. */
+const FUTURE_TOLERANCE_MS = 60 * 60_000;
 /** Durations are objects of the loaded rule set, so this holds one entry per lookback of the rule files. */
 const OLDER_THAN = new WeakMap<Duration, string>();
 
@@ -154,6 +156,8 @@ export class Evaluation {
     item.time = this.firstTime(fact.time, r, fact.name);
     if (fact.end.length > 0) item.end = this.firstTime(fact.end, r, fact.name);
     if (fact.ongoing) item.ongoing = this.test(fact.ongoing, r, fact.name);
+    // Going on with no date on record (an active order without dates): it may have started at any time before.
+    if (item.time === undefined && item.ongoing) item.time = -Infinity;
     if (item.time === undefined) item.excluded ??= 'no date or time';
     if (fact.value) {
       const v = this.measure(fact, r);
@@ -164,8 +168,9 @@ export class Evaluation {
         item.excluded ??= v.problem;
       }
     }
-    if (fact.lookback && item.time !== undefined && item.time < this.cutoff(fact.lookback)) {
-      item.excluded ??= this.olderThan(fact.lookback);
+    if (fact.lookback && item.time !== undefined && Number.isFinite(item.time)) {
+      if (item.time < this.cutoff(fact.lookback)) item.excluded ??= this.olderThan(fact.lookback);
+      else if (item.time > this.input.now + FUTURE_TOLERANCE_MS) item.excluded ??= 'dated after the time of this evaluation';
     }
     return item;
   }
@@ -174,14 +179,14 @@ export class Evaluation {
     const spec = fact.value!;
     const v = this.eval(spec.path, r, fact.name)[0];
     if (v === undefined || v === null) return { problem: 'no value' };
-    if (typeof v === 'object' && 'value' in v) return normaliseQuantity(v, spec.unit);
+    if (typeof v === 'object' && 'value' in v) return normaliseQuantity(v, spec.unit, spec.units);
     if (typeof v === 'string') {
       if (!spec.fromString) return { problem: `value "${v}" is text, not a quantity` };
       const fallback = spec.fromString.unitFallback ? this.eval(spec.fromString.unitFallback, r, fact.name).find((u) => typeof u === 'string') : undefined;
       const q = parseValueString(v, fallback as string | undefined);
       if (!q) return { problem: `value "${v}" is not a number` };
       if (spec.fromString.comparatorsOnly && !q.comparator) return { problem: `value "${v}" is text; only a comparator value (such as "<1.5") is read from text` };
-      return normaliseQuantity(q, spec.unit);
+      return normaliseQuantity(q, spec.unit, spec.units);
     }
     if (typeof v === 'number' && /^(1|\{[^}]*\})$/.test(spec.unit)) {
       const measured: Measured = { value: v, unit: spec.unit, reported: String(v) };
@@ -472,8 +477,17 @@ function fork(state: ClauseState): ClauseState {
   return { subject: state.subject, selections: new Map(state.selections), variant: undefined };
 }
 
+/** Time order; at the same time, the one reported later (`issued`, else `meta.lastUpdated`) comes last, as a correction does. */
 function byTime(a: Item, b: Item): number {
-  return (a.time ?? Infinity) - (b.time ?? Infinity) || (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0);
+  const ta = a.time ?? Infinity;
+  const tb = b.time ?? Infinity;
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return (reportedAt(a) ?? -Infinity) - (reportedAt(b) ?? -Infinity) || (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0);
+}
+
+function reportedAt(i: Item): number | undefined {
+  const r = i.resource as { issued?: unknown; meta?: { lastUpdated?: unknown } };
+  return parseFhirTime(r.issued) ?? parseFhirTime(r.meta?.lastUpdated);
 }
 
 function latest(items: Item[]): Item | undefined {

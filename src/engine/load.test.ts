@@ -30,6 +30,7 @@ const cases: Case[] = [
   { name: 'a profile changing a parameter\'s kind', edit: (r) => (r.profiles!.longevity!.parameters.optimalBelow = '3 days'), rule: 'profiles.longevity.parameters.optimalBelow', reason: /must be a number, like the default/ },
   { name: 'an unknown key', edit: (r) => ((r.facts.il6 as unknown as Record<string, unknown>).lookbak = '24 months'), rule: 'facts.il6.lookbak', reason: /unknown key/ },
   { name: 'a missing required key', edit: (r) => delete (r as Partial<RuleFile>).findings, rule: 'findings', reason: /is required/ },
+  { name: 'an accepted unit that does not convert to the fact\'s unit', edit: (r) => (r.facts.il6!.value!.units = ['pg/mL', 'IU/mL']), rule: 'facts.il6.value.units', reason: /unit "IU\/mL" cannot be converted to pg\/mL/ },
   { name: 'an unknown code set', edit: (r) => (r.facts.il6!.code!.in = ['il6Serums']), rule: 'facts.il6.code.in', reason: /unknown code set "il6Serums"/ },
   { name: 'a relation of an unknown fact', edit: (r) => (r.relations!.confounders!.rules[0]!.fact = 'acuteConditions'), rule: 'relations.confounders.rules[0].fact', reason: /unknown fact "acuteConditions"/ },
   { name: 'a set without a relation of its fact', edit: (r) => (r.sets!.eligible!.without = ['interferences']), rule: 'sets.eligible.without', reason: /not a relation of fact "il6"/ },

@@ -25,6 +25,7 @@ import type { Band, ValueTest } from './quantity';
 import type { ChartDef, Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
 import ruleFileSchema from './rule-file.schema.json';
 import { formatDuration, parseDuration, type Duration } from './time';
+import { convert } from './units';
 import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
 
 /** Thrown when a rule file cannot be used. `rule` locates the problem (`facts.il6.time[0]`, `findings[2]`). */
@@ -268,6 +269,7 @@ class Compiler {
         ? {
             path: this.fhirpath(f.value.path, `${at}.value.path`),
             unit: f.value.unit,
+            units: f.value.units ? this.acceptedUnits(f.value.units, f.value.unit, `${at}.value.units`) : undefined,
             fromString: f.value.fromString
               ? {
                   unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`) : undefined,
@@ -455,6 +457,15 @@ class Compiler {
     if (name in ctx.durations) return ctx.durations[name]!;
     if (name in ctx.numbers) return this.fail(at, `parameter ${ref} is a number, a duration is needed`);
     return this.fail(at, `unknown parameter ${ref}`);
+  }
+
+  /** A fact's accepted units: each must convert to the fact's unit (a typo would otherwise exclude every result). */
+  private acceptedUnits(units: string[], target: string, at: string): ReadonlySet<string> {
+    for (const u of units) {
+      const c = convert(1, u, target);
+      if ('error' in c) this.fail(at, `unit "${u}" cannot be converted to ${target}`);
+    }
+    return new Set(units);
   }
 
   private fhirpath(expression: string, at: string): Compiled {

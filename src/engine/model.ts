@@ -20,7 +20,7 @@ export interface CompiledFact {
   time: Compiled[];
   end: Compiled[];
   ongoing?: Compiled;
-  value?: { path: Compiled; unit: string; fromString?: { unitFallback?: Compiled; comparatorsOnly: boolean } };
+  value?: { path: Compiled; unit: string; units?: ReadonlySet<string>; fromString?: { unitFallback?: Compiled; comparatorsOnly: boolean } };
   band?: string;
   label?: Compiled;
   exclude: { when: Compiled; reason: { template: Template; compiled: Map<string, Compiled> } }[];

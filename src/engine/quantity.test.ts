@@ -8,7 +8,8 @@ describe('comparator values are never treated as exact', () => {
     // value, comparator, threshold, above, atLeast
     [3.01, undefined, 3.0, true, true],
     [3.0, undefined, 3.0, false, true],
-    [3.0, '>', 3.0, true, true],
+    // clinical-rules.md §1: ">" and ">=" both mean "at least X", so >3.0 cannot be shown above 3.0.
+    [3.0, '>', 3.0, false, true],
     [3.0, '>=', 3.0, false, true],
     [5.5, '>', 3.0, true, true],
     [1.5, '<', 1.5, false, false],
@@ -21,7 +22,8 @@ describe('comparator values are never treated as exact', () => {
 
   it('"at most" and "below" are the complements ("cannot be shown above" is "not above")', () => {
     expect(passes(m(5, '<'), { atMost: 3 })).toBe(true);
-    expect(passes(m(3, '>'), { atMost: 3 })).toBe(false);
+    expect(passes(m(3, '>'), { atMost: 3 })).toBe(true);
+    expect(passes(m(3.5, '>'), { atMost: 3 })).toBe(false);
     expect(passes(m(5.9), { below: 6 })).toBe(true);
     expect(passes(m(6.0), { below: 6 })).toBe(false);
     expect(passes(m(3.2), { above: 3, atMost: 10 })).toBe(true);
@@ -39,7 +41,8 @@ describe('bands (tiers)', () => {
     [7.01, undefined, 'significant'],
     [1.5, '<', 'optimal'],
     [5, '<', 'optimal–elevated'],
-    [7, '>', 'significant'],
+    [7, '>', 'elevated–significant'],
+    [7.5, '>', 'significant'],
     [3, '>=', 'mild–significant'],
   ] as const)('%p%s → %s', (value, comparator, band) => {
     expect(bandOf(m(value, comparator), tiers)).toBe(band);
@@ -62,6 +65,14 @@ describe('reading quantities', () => {
   ])('refuses %j with a reason', (q, reason) => {
     const r = normaliseQuantity(q, 'pg/mL');
     expect('problem' in r && r.problem).toMatch(reason);
+  });
+  it('reads only the accepted units when a fact lists them, even ones UCUM could convert', () => {
+    const accepted = new Set(['pg/mL', 'ng/L', 'ng/mL']);
+    const q = (unit: string) => ({ value: 2, unit, system: 'http://unitsofmeasure.org', code: unit });
+    expect(normaliseQuantity(q('ng/mL'), 'pg/mL', accepted)).toMatchObject({ measured: { value: 2000 } });
+    expect(normaliseQuantity(q('ug/L'), 'pg/mL')).toMatchObject({ measured: { value: 2000 } });
+    const r = normaliseQuantity(q('ug/L'), 'pg/mL', accepted);
+    expect('problem' in r && r.problem).toBe('unit ug/L is not one the rules read (pg/mL, ng/L, ng/mL)');
   });
   it.each([
     ['<1.5', undefined, { comparator: '<', value: 1.5, unit: undefined }],

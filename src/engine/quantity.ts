@@ -1,7 +1,8 @@
 /**
  * Measured values with their comparators, and the comparisons the rules make on them.
  *
- * A value is the set of true values it allows: exact 5 → [5, 5]; `<1.5` → (−∞, 1.5); `>=7` → [7, ∞).
+ * A value is the set of true values it allows: exact 5 → [5, 5]; `<1.5` → (−∞, 1.5); `>=7` and `>7` → [7, ∞)
+ * (clinical-rules.md §1: "`>` / `>=` means 'at least X'").
  * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
  * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
  */
@@ -30,9 +31,8 @@ function lowerBound(m: Measured): { v: number; open: boolean } {
     case '<':
     case '<=':
       return { v: -Infinity, open: true };
-    case '>':
-      return { v: m.value, open: true };
     default:
+      // `>X` as `>=X`: clinical-rules.md §1 reads both as "at least X".
       return { v: m.value, open: false };
   }
 }
@@ -81,7 +81,7 @@ export function bandOf(m: Measured, bands: Band[]): string {
     }
     case '>':
     case '>=': {
-      const low = of(m.value, m.comparator === '>=');
+      const low = of(m.value, true);
       const top = bands[bands.length - 1]!.name;
       return low === top ? low : `${low}–${top}`;
     }
@@ -103,13 +103,14 @@ export type Normalised = { measured: Measured } | { problem: string };
 const UCUM = 'http://unitsofmeasure.org';
 
 /** A FHIR Quantity normalised to `target` (UCUM). The problem text is shown to clinicians. */
-export function normaliseQuantity(q: QuantityInput, target: string): Normalised {
+export function normaliseQuantity(q: QuantityInput, target: string, accepted?: ReadonlySet<string>): Normalised {
   if (typeof q.value !== 'number' || !Number.isFinite(q.value)) return { problem: 'no numeric value' };
   const unit = ucumCode(q);
   const shown = typeof q.unit === 'string' ? q.unit : typeof q.code === 'string' ? q.code : '';
   const comparator = isComparator(q.comparator) ? q.comparator : undefined;
   const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
   if (!unit) return { problem: `value ${reported} has no unit` };
+  if (accepted && !accepted.has(unit)) return { problem: `unit ${shown || unit} is not one the rules read (${[...accepted].join(', ')})` };
   const c = convert(q.value, unit, target);
   if ('error' in c) return { problem: `unit ${shown || unit} cannot be converted to ${target}` };
   if (!Number.isFinite(c.value)) return { problem: `value ${reported} is out of range in ${target}` };

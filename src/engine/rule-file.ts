@@ -88,7 +88,8 @@ export interface FactDef {
   end?: string[];
   /** FHIRPath: true when the item is still going on (open-ended interval). */
   ongoing?: string;
-  value?: { path: string; unit: string; fromString?: { unitFallback?: string; comparatorsOnly?: boolean } };
+  /** `units`: the only UCUM units read (each must convert to `unit`); others are excluded with the reason. Absent: any convertible unit. */
+  value?: { path: string; unit: string; units?: string[]; fromString?: { unitFallback?: string; comparatorsOnly?: boolean } };
   band?: string;
   /** FHIRPath giving the text that names the item in cards (first non-empty). */
   label?: string;
