@@ -176,6 +176,7 @@ function evidenceItems(f: Finding): Item[] {
  */
 function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): { item: Item; reason: string }[] {
   const out: { item: Item; reason: string }[] = [];
+  const exactSince = exactSeriesCutoff(ev, f);
   for (const fact of f.def.card.reportExclusions) {
     const excludingRelations = new Set(Object.values(ev.profile.sets).filter((s) => s.from === fact).flatMap((s) => s.without));
     for (const item of ev.factItems(fact)) {
@@ -190,10 +191,23 @@ function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): { item: Item; 
           }
         }
       }
+      // A series of exact values leaves comparator values in its window out: said, never silently.
+      if (!reason && exactSince !== undefined && item.measured?.comparator && item.time !== undefined && item.time >= exactSince) {
+        reason = 'a comparator value, not exact: not part of the series';
+      }
       if (reason) out.push({ item, reason });
     }
   }
   return out;
+}
+
+/** Start of the window of a series the finding built from exact values only (`exact: true`), if it has one. */
+function exactSeriesCutoff(ev: Evaluation, f: Finding): number | undefined {
+  for (const c of f.def.when) {
+    if (c.kind !== 'series' || !c.where?.exact || !c.as || !f.selections.has(c.as)) continue;
+    return c.where.within ? shift(ev.input.now, c.where.within, -1) : -Infinity;
+  }
+  return undefined;
 }
 
 function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
