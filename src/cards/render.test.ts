@@ -69,3 +69,32 @@ describe('cards escape text that came from the record', () => {
     expect(readableText(escapeMarkdown(hostile))).toBe(hostile);
   });
 });
+
+describe('cards show dates as the record wrote them', () => {
+  // 20:30 in UTC−08:00 is 04:30 UTC the next day: the clinician's chart says the 10th.
+  const resources: FhirResource[] = [
+    { resourceType: 'Patient', id: 'p' },
+    il6('late', 0, 8.4, { effectiveDateTime: '2026-05-10T20:30:00-08:00' }),
+    {
+      resourceType: 'Observation',
+      id: 'fever',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+      subject: { reference: 'Patient/p' },
+      effectiveDateTime: '2026-05-10T18:00:00-08:00',
+      valueQuantity: { value: 38.6, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
+    } as FhirResource,
+  ];
+  const cards = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' });
+  const confounded = cards.find((c) => c.source.topic?.code === 'il6-confounded')!;
+
+  it('the summary and the detail name the local date, not the UTC one', () => {
+    expect(confounded.summary).toContain('on 2026-05-10');
+    expect(readableText(confounded.detail ?? '')).toContain('| 2026-05-10 |');
+    expect(readableText(confounded.detail ?? '')).not.toContain('2026-05-11');
+  });
+
+  it('times where the hour matters keep their offset', () => {
+    expect(readableText(confounded.detail ?? '')).toContain('fever: body temperature 38.6 Cel on 2026-05-10 18:00 UTC-08:00');
+  });
+});

@@ -160,6 +160,8 @@ export interface Item {
   ref: string;
   time?: number;
   end?: number;
+  /** UTC offset (minutes) the time was recorded in; cards show dates as recorded. Absent for a date without a time. */
+  zone?: number;
   ongoing: boolean;
   measured?: Measured;
   band?: string;

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration, parseFhirTime, shift } from './time';
+import { formatDuration, formatLocalDate, formatLocalDateTime, parseDuration, parseFhirTime, shift, zoneOf } from './time';
 
 describe('FHIR times', () => {
   it.each([
@@ -40,5 +40,24 @@ describe('calendar arithmetic', () => {
   it('days and hours are exact', () => {
     expect(shift(0, { amount: 72, unit: 'hours' }, 1)).toBe(3 * 86_400_000);
     expect(shift(0, { amount: 14, unit: 'days' }, -1)).toBe(-14 * 86_400_000);
+  });
+});
+
+describe('the zone a time was recorded in', () => {
+  it.each([
+    ['2026-05-10', undefined],
+    ['2026-05', undefined],
+    ['2026-05-10T20:30:00Z', 0],
+    ['2026-05-10T20:30:00.123+05:30', 330],
+    ['2026-05-10T20:30:00-08:00', -480],
+  ])('%s → %p minutes', (value, zone) => {
+    expect(zoneOf(value)).toBe(zone);
+  });
+  it('dates and times are shown in it', () => {
+    const t = Date.parse('2026-05-10T20:30:00-08:00');
+    expect(formatLocalDate(t, -480)).toBe('2026-05-10');
+    expect(formatLocalDate(t, undefined)).toBe('2026-05-11');
+    expect(formatLocalDateTime(t, -480)).toBe('2026-05-10 20:30 UTC-08:00');
+    expect(formatLocalDateTime(t, 0)).toBe('2026-05-11 04:30 UTC');
   });
 });
