@@ -52,7 +52,8 @@ function newAjv(schema, { source = true } = {}) {
 function warmCodeCache() {
   const loader = path.join(root, 'dist', 'src', 'hardening', 'fhir-r4.js');
   if (!fs.existsSync(loader)) return;
-  const res = require('child_process').spawnSync(process.execPath, ['-e', `require(${JSON.stringify(loader)}).loadFhirR4Validators()`], { stdio: 'inherit' });
+  // V8 rejects a code cache made under other flags: the service runs with --heap-growing-percent=50 (src/main.ts).
+  const res = require('child_process').spawnSync(process.execPath, ['--heap-growing-percent=50', '-e', `require(${JSON.stringify(loader)}).loadFhirR4Validators()`], { stdio: 'inherit' });
   if (res.status !== 0) console.warn('build-fhir-validator: could not pre-load the validators (the service writes the code cache at first start instead)');
 }
 

@@ -48,11 +48,11 @@ export function createApp(deps: AppDeps): Express {
   const metrics = config.metrics === 'on' ? (deps.metrics ?? createMetrics({ registry: deps.registry })) : undefined;
   if (metrics) app.use(metrics.middleware);
   // GET /healthz, /readyz, /metrics: outside /cds-services, so no client JWT (keep them off the public side of the proxy).
-  app.use(healthRouter({ registry: deps.registry, store: deps.store, lifecycle: deps.lifecycle, metrics }));
+  const auth = deps.auth ?? createAuth(config, logger, { replay: new MemoryReplayStore() });
+  app.use(healthRouter({ registry: deps.registry, store: deps.store, replay: auth.replay, lifecycle: deps.lifecycle, metrics }));
   app.use(cors);
   // Every /cds-services route (discovery, hooks, feedback) needs a valid client JWT, checked before the body is
   // read; the caller (and its FHIR-server allowlist) is in res.locals.cdsClient. CORS preflights are answered above.
-  const auth = deps.auth ?? createAuth(config, logger, { replay: new MemoryReplayStore() });
   app.use('/cds-services', auth.middleware);
   // Any content type is read as JSON: a body that is not JSON gets a clear 400 whatever its label says.
   app.use(express.json({ limit: config.bodyLimitBytes, type: () => true, strict: true }));

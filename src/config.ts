@@ -26,7 +26,7 @@ export const SETTINGS = {
   preview: { env: 'PREVIEW', kind: 'enum', values: ['on', 'off'], default: undefined, doc: 'The card preview page at `/` and its JSON API under `/preview/api/` (fire a fixture patient or a FHIR server patient through the service, see the cards and a chart). It has no authentication and can make the service contact any FHIR server it is given, so it is a development tool. Default: `on`, except `off` when `NODE_ENV` is `production`.' },
   previewHosts: { env: 'PREVIEW_HOSTS', kind: 'string', default: undefined, doc: 'Host names, comma-separated, on which the preview API answers besides `localhost`, `127.0.0.1` and `[::1]` (e.g. the name of a shared development server). A request whose `Host` is another name is refused: a foreign web site that points its own name at this machine (DNS rebinding) cannot read it through a browser.' },
   port: { env: 'PORT', kind: 'integer', min: 0, max: 65535, default: 8080, doc: 'TCP port the service listens on (0 = any free port).' },
-  host: { env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Interface to bind.' },
+  host: { env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'Interface to bind. The default answers this machine only (in development the preview API and the trusted public sandbox issuer are open to anyone who can connect); `0.0.0.0` for every interface, as the image and the compose file set it.' },
   publicBaseUrl: { env: 'PUBLIC_BASE_URL', kind: 'url', default: undefined, doc: 'The URL clients use to reach the service (scheme, host, port, no trailing slash). JWT `aud` is checked against it. Default: `http://localhost:<PORT>`.' },
   auth: { env: 'AUTH', kind: 'enum', values: ['required', 'disabled'], default: 'required', doc: 'Client authentication. `required`: every `/cds-services` call (discovery, service, feedback) needs `Authorization: Bearer <JWT>` signed by a trusted issuer (CDS Hooks 2.0 §trusting-cds-clients); anything else gets 401. `disabled`: anyone may call (development only; production refuses to start).' },
   trustedIssuersFile: { env: 'TRUSTED_ISSUERS_FILE', kind: 'path', default: undefined, doc: 'JSON file of the trusted JWT issuers, their keys (`jwksFile` or allowlisted `jku`) and the FHIR servers the service may contact for each (see Authentication). Relative paths resolve against the project root, paths inside the file against its folder. Unset: development and test trust the public CDS Hooks sandbox and the local development issuer; production refuses to start.' },
@@ -101,13 +101,21 @@ function readConfigFile(file: string | undefined): Record<string, unknown> {
   } catch (err) {
     throw new ConfigError(`IL6_CDS_CONFIG names ${file}, which cannot be read: ${(err as Error).message}`);
   }
+  let settings: Record<string, unknown>;
   try {
     const parsed = JSON.parse(text) as unknown;
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
-    return parsed as Record<string, unknown>;
+    settings = parsed as Record<string, unknown>;
   } catch (err) {
     throw new ConfigError(`Configuration file ${file} is not a JSON object: ${(err as Error).message}`);
   }
+  // A misspelt key would otherwise leave its setting at the default without a word.
+  const known = new Set(Object.entries(SETTINGS).flatMap(([key, s]) => [key, s.env]));
+  const unknown = Object.keys(settings).filter((k) => !known.has(k));
+  if (unknown.length > 0) {
+    throw new ConfigError(`Configuration file ${file} names ${unknown.map((k) => JSON.stringify(k.slice(0, 64))).join(', ')}, which ${unknown.length === 1 ? 'is not a setting' : 'are not settings'}: use the names of the settings table (e.g. "PORT" or "port").`);
+  }
+  return settings;
 }
 
 function parse(s: Setting, raw: unknown): string | number | boolean {

@@ -13,6 +13,8 @@ export interface ReplayStore {
    * had been recorded before and has not expired. Rejects if the store cannot answer (fail closed).
    */
   claim(key: string, expiresAtSeconds: number): Promise<boolean>;
+  /** Resolves when the store answers (readiness: without it no authenticated call succeeds); rejects otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
   readonly kind: 'memory' | 'redis';
 }
@@ -53,6 +55,10 @@ export class MemoryReplayStore implements ReplayStore {
   private sweep(now: number): void {
     this.lastSweep = now;
     for (const [k, exp] of this.seen) if (exp <= now) this.seen.delete(k);
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): Promise<void> {
@@ -107,7 +113,16 @@ export class RedisReplayStore implements ReplayStore {
     return res === 'OK';
   }
 
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
   async close(): Promise<void> {
+    // Not connected (Redis down): QUIT would wait in the offline queue and the reconnect timer keep the process alive.
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     try {
       await this.redis.quit();
     } catch {

@@ -9,6 +9,7 @@
  * The answers name checks, never hosts, paths or credentials.
  */
 import { Router } from 'express';
+import type { ReplayStore } from '../auth/replay';
 import { sendOutcome } from '../http/errors';
 import { OperationOutcomeError, outcome, type IssueInput } from '../outcomes';
 import type { ServiceRegistry } from '../services/registry';
@@ -23,6 +24,8 @@ export interface Lifecycle {
 export interface HealthDeps {
   registry: ServiceRegistry;
   store?: Pick<Store, 'ping' | 'kind'>;
+  /** The JWT replay store: when it cannot answer, every authenticated call fails (503), so the replica is not ready. */
+  replay?: Pick<ReplayStore, 'ping' | 'kind'>;
   lifecycle?: Lifecycle;
   metrics?: Metrics;
   /** Longest wait for the store's answer (default 2000 ms). */
@@ -50,6 +53,15 @@ export async function readiness(deps: HealthDeps): Promise<ReadyReport> {
     } catch (err) {
       const why = err instanceof PingTimeout ? `did not answer within ${deps.pingTimeoutMs ?? 2000} ms` : 'cannot be reached';
       checks.push({ name: 'store', ok: false, detail: `the ${kind} store (card history and feedback) ${why}` });
+    }
+  }
+  if (deps.replay && deps.replay.kind !== 'memory') {
+    try {
+      await withTimeout(deps.replay.ping(), deps.pingTimeoutMs ?? 2000);
+      checks.push({ name: 'replay', ok: true, detail: `the ${deps.replay.kind} replay store answers` });
+    } catch (err) {
+      const why = err instanceof PingTimeout ? `did not answer within ${deps.pingTimeoutMs ?? 2000} ms` : 'cannot be reached';
+      checks.push({ name: 'replay', ok: false, detail: `the ${deps.replay.kind} JWT replay store ${why}: authenticated calls are refused` });
     }
   }
   if (deps.lifecycle?.draining) checks.push({ name: 'shutdown', ok: false, detail: 'the service is shutting down' });

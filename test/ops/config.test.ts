@@ -5,6 +5,7 @@
  * one line on stderr, no stack trace, nothing listening.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, SETTINGS, settingsMarkdown } from '../../src/config';
@@ -58,6 +59,9 @@ it('a configuration file (IL6_CDS_CONFIG) is checked the same way; the environme
   writeFileSync(notJson, 'PORT=1');
   expect(() => loadConfig({ IL6_CDS_CONFIG: notJson })).toThrow(/^Configuration file .*not\.json is not a JSON object/);
   expect(() => loadConfig({ IL6_CDS_CONFIG: path.join(tmp, 'missing.json') })).toThrow(/^IL6_CDS_CONFIG names .*missing\.json, which cannot be read/);
+  const typo = path.join(tmp, 'typo.json');
+  writeFileSync(typo, JSON.stringify({ PROT: 9090, metrics: 'off' }));
+  expect(() => loadConfig({ IL6_CDS_CONFIG: typo })).toThrow(/^Configuration file .*typo\.json names "PROT", which is not a setting/);
 });
 
 describe('the compiled service refuses to start with a bad setting', () => {
@@ -76,6 +80,19 @@ describe('the compiled service refuses to start with a bad setting', () => {
     expect(run.stderr.trim().split('\n')).toHaveLength(1); // no stack trace
     expect(run.stderr).not.toContain('s3cret'); // a bad DATABASE_URL is never echoed
     expect(run.stdout).toBe('');
+  });
+
+  it('a port in use → exit 2 naming PORT and HOST, not a bare EADDRINUSE', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = String((busy.address() as net.AddressInfo).port);
+    try {
+      const run = await runNode([MAIN_JS], { env: { PORT: port, HOST: '127.0.0.1', LOG_LEVEL: 'silent' }, timeoutMs: 20_000 });
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim()).toBe(`il6-cds: configuration error: PORT ${port} on HOST 127.0.0.1 is already in use by another program: stop it or set PORT to a free port.`);
+    } finally {
+      busy.close();
+    }
   });
 
   it('a configuration file that cannot be read → exit 2 naming IL6_CDS_CONFIG', async () => {

@@ -163,3 +163,21 @@ async function tcpProxy(host: string, port: number): Promise<{ port: number; sto
   await start();
   return { port: listenPort, stop, start };
 }
+
+it('/readyz is 503 naming the replay store when Redis (REDIS_URL) does not answer: every authenticated call would fail', async () => {
+  // A port nothing listens on: taken, then released.
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const s = await startTestService({ config: { auth: 'required', redisUrl: `redis://127.0.0.1:${port}` } });
+  try {
+    const r = await readyz(s.url);
+    expect(r.status).toBe(503);
+    expect(r.body.issue).toEqual([
+      { severity: 'error', code: 'transient', expression: ['replay'], diagnostics: 'Not ready: the redis JWT replay store cannot be reached: authenticated calls are refused.' },
+    ]);
+  } finally {
+    await s.close();
+  }
+}, 20_000);

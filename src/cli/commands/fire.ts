@@ -140,7 +140,8 @@ async function call(target: string, sign: SignToken, timeoutMs: number, init: { 
   if (res.status === 401) {
     throw new CliError(
       `${target} refused the client JWT (HTTP 401). fire signs with the local development issuer (.local/dev-issuer/), ` +
-        'which a service trusts only in development or test mode without TRUSTED_ISSUERS_FILE (or run the service with AUTH=disabled).',
+        'which a service trusts only in development or test mode without TRUSTED_ISSUERS_FILE (or run the service with AUTH=disabled). ' +
+        'If the service has PUBLIC_BASE_URL set, the token\'s audience must match it: pass --aud <PUBLIC_BASE_URL>.',
     );
   }
   return { status: res.status, text };
