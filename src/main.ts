@@ -38,14 +38,11 @@ async function main(): Promise<void> {
       console.error(`il6-cds: cannot load CDS services: ${err.message}`);
       process.exit(2);
     }
-    // Start-up checks of settings that need files (trusted issuers) or the run mode (production refusals).
-    if (err instanceof ConfigError) {
-      console.error(`il6-cds: configuration error: ${err.message}`);
-      process.exit(2);
-    }
-    const listenProblem = describeListenError(err, config);
-    if (listenProblem) {
-      console.error(`il6-cds: configuration error: ${listenProblem}`);
+    // Start-up checks of settings that need files (trusted issuers) or the run mode (production refusals), and
+    // a listen that failed because of PORT or HOST.
+    const problem = err instanceof ConfigError ? err.message : describeListenError(err, config);
+    if (problem) {
+      console.error(`il6-cds: configuration error: ${problem}`);
       process.exit(2);
     }
     throw err;

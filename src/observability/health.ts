@@ -45,25 +45,14 @@ export async function readiness(deps: HealthDeps): Promise<ReadyReport> {
       ? { name: 'rules', ok: true, detail: `${ids.length} CDS service(s) loaded: ${ids.join(', ')}` }
       : { name: 'rules', ok: false, detail: 'no CDS service (rule file) is loaded' },
   );
-  if (deps.store) {
-    const kind = deps.store.kind;
-    try {
-      await withTimeout(deps.store.ping(), deps.pingTimeoutMs ?? 2000);
-      checks.push({ name: 'store', ok: true, detail: `the ${kind} store answers` });
-    } catch (err) {
-      const why = err instanceof PingTimeout ? `did not answer within ${deps.pingTimeoutMs ?? 2000} ms` : 'cannot be reached';
-      checks.push({ name: 'store', ok: false, detail: `the ${kind} store (card history and feedback) ${why}` });
-    }
-  }
+  const timeoutMs = deps.pingTimeoutMs ?? 2000;
+  const pings: Promise<ReadyReport['checks'][number]>[] = [];
+  if (deps.store) pings.push(pingCheck('store', deps.store.ping(), timeoutMs, `the ${deps.store.kind} store`, '(card history and feedback) '));
   if (deps.replay && deps.replay.kind !== 'memory') {
-    try {
-      await withTimeout(deps.replay.ping(), deps.pingTimeoutMs ?? 2000);
-      checks.push({ name: 'replay', ok: true, detail: `the ${deps.replay.kind} replay store answers` });
-    } catch (err) {
-      const why = err instanceof PingTimeout ? `did not answer within ${deps.pingTimeoutMs ?? 2000} ms` : 'cannot be reached';
-      checks.push({ name: 'replay', ok: false, detail: `the ${deps.replay.kind} JWT replay store ${why}: authenticated calls are refused` });
-    }
+    pings.push(pingCheck('replay', deps.replay.ping(), timeoutMs, `the ${deps.replay.kind} JWT replay store`, '', ': authenticated calls are refused'));
   }
+  // Both at once: with both down, the answer still comes within one timeout.
+  checks.push(...(await Promise.all(pings)));
   if (deps.lifecycle?.draining) checks.push({ name: 'shutdown', ok: false, detail: 'the service is shutting down' });
   return { ready: checks.every((c) => c.ok), checks };
 }
@@ -95,6 +84,17 @@ export function healthRouter(deps: HealthDeps): Router {
     });
   }
   return router;
+}
+
+/** `<what> answers`, or `<what> <role>cannot be reached<consequence>` / `… did not answer within N ms…`. */
+async function pingCheck(name: string, ping: Promise<unknown>, timeoutMs: number, what: string, role: string, consequence = ''): Promise<ReadyReport['checks'][number]> {
+  try {
+    await withTimeout(ping, timeoutMs);
+    return { name, ok: true, detail: `${what} answers` };
+  } catch (err) {
+    const why = err instanceof PingTimeout ? `did not answer within ${timeoutMs} ms` : 'cannot be reached';
+    return { name, ok: false, detail: `${what} ${role}${why}${consequence}` };
+  }
 }
 
 class PingTimeout extends Error {}
