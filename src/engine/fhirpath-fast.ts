@@ -36,8 +36,11 @@ interface AstNode {
 
 /** Static type of a node's values: a model path (`Observation.referenceRange`, `CodeableConcept`) or a primitive. */
 type StaticType =
-  /** `element`: the element name it was read from (a Reference's `medication`: what `deref()` expects). */
-  | { kind: 'path'; path: string; element?: string }
+  /**
+   * `element`: the element name it was read from (a Reference's `medication`: what `deref()` expects);
+   * `guessed`: the type is what `deref()` expects, not certain (a `device` Reference may point at a DeviceMetric).
+   */
+  | { kind: 'path'; path: string; element?: string; guessed?: true }
   | { kind: 'primitive'; name: string }
   | { kind: 'choice'; path: string; member: string; parentFn: NodeFn; parentType: StaticType }
   /** Not an element of its parent's type in R4: always empty here (a value present in the JSON falls back). */
@@ -93,6 +96,26 @@ const model = r4Model as unknown as {
 const PRIMITIVES = new Set(['boolean', 'integer', 'string', 'decimal', 'uri', 'url', 'canonical', 'base64Binary', 'instant', 'date', 'dateTime', 'time', 'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid', 'xhtml']);
 /** Primitives compared by JavaScript ===, exactly as FHIRPath compares them. Dates and times are not (precision). */
 const PLAIN_EQUALITY = new Set(['boolean', 'integer', 'string', 'decimal', 'uri', 'url', 'canonical', 'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid', 'System.String', 'System.Integer', 'System.Decimal', 'System.Boolean']);
+
+/** While {@link unknownElements} compiles: where it collects the members that are not elements of their type. */
+let absentSink: { type: string; name: string }[] | undefined;
+
+/**
+ * The members `expression` reads that are not elements of their type in R4 (`Observation.statuss`): always
+ * empty on a valid resource, so in a rule file almost always a typo. Only members whose parent's type is known
+ * are reported; where the subset ends, checking ends.
+ */
+export function unknownElements(expression: string, resourceType: string): { type: string; name: string }[] {
+  const sink: { type: string; name: string }[] = [];
+  absentSink = sink;
+  try {
+    // Members met before the compiler gave up are reported too: their parent's type was known.
+    compileFast(expression, resourceType);
+    return sink;
+  } finally {
+    absentSink = undefined;
+  }
+}
 
 /** Compiles `expression` for resources of `resourceType`, or returns undefined when it is outside the subset. */
 export function compileFast(expression: string, resourceType: string): FastFn | undefined {
@@ -273,7 +296,8 @@ function member(name: string, parent: NodeFn, parentType: StaticType | undefined
   if (!key) {
     // Not an element of this type (MedicationStatement.authoredOn): fhirpath.js still reads the property from the
     // JSON, so only its absence — the case of every valid resource — is reproduced.
-    if (parentType?.kind !== 'path') refuse();
+    if (parentType?.kind !== 'path') return refuse();
+    if (!parentType.guessed) absentSink?.push({ type: parentType.path, name });
     const fn: NodeFn = (focus, env) => {
       for (const item of parent(focus, env)) {
         if (item === null || typeof item !== 'object') continue;
@@ -293,7 +317,7 @@ function member(name: string, parent: NodeFn, parentType: StaticType | undefined
   const extension = `_${name}`;
   const fn: NodeFn = (focus, env) => collect(parent(focus, env), name, extension);
   const type = typeOfElement(key);
-  return { fn, type: type.kind === 'path' ? { ...type, element: name } : type };
+  return { fn, type: type.kind === 'path' ? { ...type, element: name, ...(parentType?.kind === 'path' && parentType.guessed ? { guessed: true } : {}) } : type };
 }
 
 /** Values of element `prop` of every item, arrays flattened; `extension` is `_${prop}`, built once by the caller. */
@@ -496,7 +520,7 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
           }
           return out;
         },
-        type: { kind: 'path', path: target },
+        type: { kind: 'path', path: target, guessed: true },
       };
     }
     case 'lower': {

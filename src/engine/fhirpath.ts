@@ -13,7 +13,7 @@ import type { UserInvocationTable } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
 import { CodeSetMatcher } from './code-sets';
-import { compileFast, Fallback, POOL_VAR, type FastFn } from './fhirpath-fast';
+import { compileFast, Fallback, POOL_VAR, unknownElements, type FastFn } from './fhirpath-fast';
 import { referenceKey } from './references';
 
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
@@ -142,6 +142,24 @@ export function checkExpression(expression: string, knownVars: ReadonlySet<strin
     }
   });
   return problems.length > 0 ? [...new Set(problems)].join('; ') : undefined;
+}
+
+/**
+ * Element names that are not elements in FHIR R4 for any of `resourceTypes` the expression is read on
+ * (`statuss`, `valueQuantity` written `valueQuanity`): such a path is empty on every valid resource, so the
+ * rule would silently never match. A name missing on only some of the types is fine (one expression shared
+ * by MedicationRequest and MedicationStatement reads `intent`, which only the first has). Returns a reason,
+ * or undefined when no name is known to be wrong (the check follows types only as far as the compiled subset).
+ */
+export function checkElements(expression: string, resourceTypes: readonly string[]): string | undefined {
+  let missing: Map<string, string> | undefined;
+  for (const type of resourceTypes) {
+    const absent = unknownElements(expression, type);
+    const here = new Map(absent.map((a) => [a.name, a.type]));
+    missing = missing ? new Map([...missing].filter(([name]) => here.has(name))) : here;
+  }
+  if (!missing || missing.size === 0) return undefined;
+  return [...missing].map(([name, type]) => `"${name}" is not an element of ${type} in FHIR R4`).join('; ');
 }
 
 interface AstNode {

@@ -31,6 +31,17 @@ const cases: Case[] = [
   { name: 'an unknown key', edit: (r) => ((r.facts.il6 as unknown as Record<string, unknown>).lookbak = '24 months'), rule: 'facts.il6.lookbak', reason: /unknown key/ },
   { name: 'a missing required key', edit: (r) => delete (r as Partial<RuleFile>).findings, rule: 'findings', reason: /is required/ },
   { name: 'an accepted unit that does not convert to the fact\'s unit', edit: (r) => (r.facts.il6!.value!.units = ['pg/mL', 'IU/mL']), rule: 'facts.il6.value.units', reason: /unit "IU\/mL" cannot be converted to pg\/mL/ },
+  { name: 'a fact unit that is not UCUM', edit: (r) => (r.facts.crp!.value!.unit = 'mgg/L'), rule: 'facts.crp.value.unit', reason: /"mgg\/L" is not a UCUM unit: mgg is not a valid UCUM code/ },
+  { name: 'a parameter unit that is not UCUM', edit: (r) => (r.parameters.feverCel!.unit = 'Cell'), rule: 'parameters.feverCel.unit', reason: /"Cell" is not a UCUM unit/ },
+  { name: 'a threshold in another unit than the values it is compared with', edit: (r) => (r.parameters.acutePhaseCrpAbove = { ...r.parameters.acutePhaseCrpAbove!, value: 1, unit: 'mg/dL' }), rule: /^relations\.confounders\.rules\[7\]\.where\.value\.above$/, reason: /\$acutePhaseCrpAbove is in mg\/dL, but the values of fact "crp" are in mg\/L/ },
+  { name: 'a band edge in another unit than the fact\'s values', edit: (r) => (r.parameters.mildUpTo!.unit = 'ng/mL'), rule: /^bands\.il6Tier\[1\] \(band of fact il6\)\.atMost$/, reason: /\$mildUpTo is in ng\/mL, but the values of fact "il6" are in pg\/mL/ },
+  // FHIRPath names that are not FHIR R4 elements: empty on every valid resource, so the rule would never match.
+  { name: 'an element name FHIR R4 does not have', edit: (r) => (r.facts.il6Recorded!.where = "statuss != 'entered-in-error'"), rule: 'facts.il6Recorded.where', reason: /"statuss" is not an element of Observation in FHIR R4/ },
+  { name: 'a misspelt element deeper in a path', edit: (r) => (r.facts.il6!.exclude![2]!.when = 'dataAbsentReason.coding.cod.exists()'), rule: 'facts.il6.exclude[2].when', reason: /"cod" is not an element of Coding in FHIR R4/ },
+  { name: 'an element none of the fact\'s resource types has', edit: (r) => (r.facts.il6Blockade!.where = "intnt = 'order'"), rule: 'facts.il6Blockade.where', reason: /"intnt" is not an element of MedicationRequest/ },
+  { name: 'a misspelt element in a relation\'s item test', edit: (r) => (r.relations!.confounders!.rules[0]!.where = { fhirpath: 'clinicalStatuss.exists()' }), rule: 'relations.confounders.rules[0].where.fhirpath', reason: /"clinicalStatuss" is not an element of Condition/ },
+  { name: 'a misspelt element in a patient clause', edit: (r) => (findPatientClause(r).patient = "gendr = 'male'"), rule: /\.patient$/, reason: /"gendr" is not an element of Patient/ },
+  { name: 'a misspelt element in a series\' varies', edit: (r) => (r.notes!.find((n) => n.when.some((c) => 'varies' in c))!.when[0] = { series: 'elevated', varies: 'method.textt' }), rule: /\.varies$/, reason: /"textt" is not an element of CodeableConcept/ },
   { name: 'an unknown code set', edit: (r) => (r.facts.il6!.code!.in = ['il6Serums']), rule: 'facts.il6.code.in', reason: /unknown code set "il6Serums"/ },
   { name: 'a relation of an unknown fact', edit: (r) => (r.relations!.confounders!.rules[0]!.fact = 'acuteConditions'), rule: 'relations.confounders.rules[0].fact', reason: /unknown fact "acuteConditions"/ },
   { name: 'a set without a relation of its fact', edit: (r) => (r.sets!.eligible!.without = ['interferences']), rule: 'sets.eligible.without', reason: /not a relation of fact "il6"/ },
@@ -43,6 +54,16 @@ const cases: Case[] = [
   { name: 'a band without a limit', edit: (r) => delete r.bands!.il6Tier![1]!.atMost, rule: 'bands.il6Tier[1]', reason: /needs a limit/ },
   { name: 'a duplicate finding code', edit: (r) => (r.findings[1]!.code = 'il6-interference'), rule: /^findings\[1\] \(il6-interference\)$/, reason: /duplicate finding code/ },
 ];
+
+/** The first `{ patient: … }` clause of the findings (the metabolic finding's sex-specific waist test). */
+function findPatientClause(r: RuleFile): { patient: string } {
+  const found: { patient: string }[] = [];
+  JSON.stringify(r.findings, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && 'patient' in v) found.push(v as { patient: string });
+    return v;
+  });
+  return found[0]!;
+}
 
 describe('rule-file errors stop start-up with file, rule and reason', () => {
   it('the shipped IL-6 rule file loads, with the default and longevity profiles', () => {
@@ -69,6 +90,14 @@ describe('rule-file errors stop start-up with file, rule and reason', () => {
     else expect(e.rule).toMatch(c.rule);
     expect(e.reason).toMatch(c.reason);
     expect(e.message).toBe(`${e.file}: ${e.rule}: ${e.reason}`);
+  });
+
+  it('an element only some of a fact\'s resource types have is not an error (MedicationStatement has no intent)', () => {
+    const def = original();
+    def.facts.il6Blockade!.where = "iif(intent = 'proposal', false, true)";
+    expect(() => compileRuleFile(def, FILE)).not.toThrow();
+    def.facts.il6Blockade!.resourceTypes = ['MedicationStatement'];
+    expect(() => compileRuleFile(def, FILE)).toThrow(/"intent" is not an element of MedicationStatement/);
   });
 
   it('reports YAML syntax errors with their line', () => {

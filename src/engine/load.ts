@@ -8,7 +8,7 @@ import Ajv from 'ajv';
 import YAML from 'yaml';
 import { pointerToPath } from '../cds-hooks/validation';
 import { CodeIndex } from './code-sets';
-import { checkExpression, CodeSetMatcher, compileFhirPath, POOL_VAR, type Compiled } from './fhirpath';
+import { checkElements, checkExpression, CodeSetMatcher, compileFhirPath, POOL_VAR, type Compiled } from './fhirpath';
 import type {
   CompiledChart,
   CompiledClause,
@@ -25,7 +25,7 @@ import type { Band, ValueTest } from './quantity';
 import type { ChartDef, Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
 import ruleFileSchema from './rule-file.schema.json';
 import { formatDuration, parseDuration, type Duration } from './time';
-import { convert } from './units';
+import { convert, unitProblem } from './units';
 import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
 
 /** Thrown when a rule file cannot be used. `rule` locates the problem (`facts.il6.time[0]`, `findings[2]`). */
@@ -98,6 +98,8 @@ function friendly(e: SchemaError): string {
 
 class Compiler {
   private readonly fhirpathCache = new Map<string, Compiled>();
+  /** Expression and resource types whose element names were checked (once, not once per profile). */
+  private readonly elementsChecked = new Set<string>();
   /** Finding code → its named selections (`as:`), which the notes attached to it may read. */
   private readonly findingSelections = new Map<string, Map<string, string>>();
   private readonly knownVars: Set<string>;
@@ -124,6 +126,12 @@ class Compiler {
     }
     for (const [name, p] of Object.entries(d.parameters)) {
       if (p.source && !(p.source in d.sources)) this.fail(`parameters.${name}.source`, `unknown source "${p.source}"`);
+      const problem = p.unit === undefined ? undefined : unitProblem(p.unit);
+      if (problem) this.fail(`parameters.${name}.unit`, `"${p.unit}" is not a UCUM unit: ${problem}`);
+    }
+    for (const [name, f] of Object.entries(d.facts)) {
+      const problem = f.value ? unitProblem(f.value.unit) : undefined;
+      if (problem) this.fail(`facts.${name}.value.unit`, `"${f.value!.unit}" is not a UCUM unit: ${problem}`);
     }
     const profileDefs = { default: { description: 'Default thresholds.', parameters: {} }, ...(d.profiles ?? {}) };
     const profiles: Record<string, Profile> = {};
@@ -189,7 +197,7 @@ class Compiler {
           return {
             fact: rule.fact,
             label: rule.label,
-            where: rule.where ? this.itemTest(rule.where, ctx, `${at}.where`, { relationsOf: undefined }) : undefined,
+            where: rule.where ? this.itemTest(rule.where, ctx, `${at}.where`, { fact: rule.fact, relationsOf: undefined }) : undefined,
             window: { before: this.dur(rule.window.before, ctx, `${at}.window.before`), after: this.dur(rule.window.after, ctx, `${at}.window.after`), match: rule.window.match },
           };
         }),
@@ -250,41 +258,43 @@ class Compiler {
 
   private compileFact(name: string, f: FactDef, ctx: ProfileContext): CompiledFact {
     const at = `facts.${name}`;
+    const on = f.resourceTypes;
     if (f.band && !(f.band in (this.def.bands ?? {}))) this.fail(`${at}.band`, `unknown band "${f.band}"`);
     if (f.band && !f.value) this.fail(`${at}.band`, 'a band needs a value');
+    if (f.band) this.def.bands![f.band]!.forEach((b, i) => this.checkThresholdUnits(b, name, `bands.${f.band}[${i}] (band of fact ${name})`));
     let code: CompiledFact['code'];
     if (f.code) {
       const sets = f.code.in.map((s) => this.codeSets[s] ?? this.fail(`${at}.code.in`, `unknown code set "${s}"`));
-      code = { path: f.code.path, compiled: this.fhirpath(f.code.path, `${at}.code.path`), sets };
+      code = { path: f.code.path, compiled: this.fhirpath(f.code.path, `${at}.code.path`, on), sets };
     }
     return {
       name,
       resourceTypes: new Set(f.resourceTypes),
       code,
-      where: f.where ? this.fhirpath(f.where, `${at}.where`) : undefined,
-      time: f.time.map((e, i) => this.fhirpath(e, `${at}.time[${i}]`)),
-      end: (f.end ?? []).map((e, i) => this.fhirpath(e, `${at}.end[${i}]`)),
-      ongoing: f.ongoing ? this.fhirpath(f.ongoing, `${at}.ongoing`) : undefined,
+      where: f.where ? this.fhirpath(f.where, `${at}.where`, on) : undefined,
+      time: f.time.map((e, i) => this.fhirpath(e, `${at}.time[${i}]`, on)),
+      end: (f.end ?? []).map((e, i) => this.fhirpath(e, `${at}.end[${i}]`, on)),
+      ongoing: f.ongoing ? this.fhirpath(f.ongoing, `${at}.ongoing`, on) : undefined,
       value: f.value
         ? {
-            path: this.fhirpath(f.value.path, `${at}.value.path`),
+            path: this.fhirpath(f.value.path, `${at}.value.path`, on),
             unit: f.value.unit,
             units: f.value.units ? this.acceptedUnits(f.value.units, f.value.unit, `${at}.value.units`) : undefined,
             fromString: f.value.fromString
               ? {
-                  unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`) : undefined,
+                  unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`, on) : undefined,
                   comparatorsOnly: f.value.fromString.comparatorsOnly === true,
                 }
               : undefined,
           }
         : undefined,
       band: f.band,
-      label: f.label ? this.fhirpath(f.label, `${at}.label`) : undefined,
+      label: f.label ? this.fhirpath(f.label, `${at}.label`, on) : undefined,
       exclude: (f.exclude ?? []).map((x, i) => {
         const template = parseTemplate(x.reason);
         const compiled = new Map<string, Compiled>();
-        for (const part of template) if (typeof part !== 'string') compiled.set(part.expr, this.fhirpath(part.expr, `${at}.exclude[${i}].reason`));
-        return { when: this.fhirpath(x.when, `${at}.exclude[${i}].when`), reason: { template, compiled } };
+        for (const part of template) if (typeof part !== 'string') compiled.set(part.expr, this.fhirpath(part.expr, `${at}.exclude[${i}].reason`, on));
+        return { when: this.fhirpath(x.when, `${at}.exclude[${i}].when`, on), reason: { template, compiled } };
       }),
       lookback: f.lookback ? this.dur(f.lookback, ctx, `${at}.lookback`) : undefined,
     };
@@ -374,15 +384,15 @@ class Compiler {
     };
     if ('subject' in c) {
       if (!scope.subjectFact) this.fail(at, 'this finding has no subject');
-      return { kind: 'subject', test: this.itemTest(c.subject, ctx, `${at}.subject`, { relationsOf: scope.subjectFact, scope }) };
+      return { kind: 'subject', test: this.itemTest(c.subject, ctx, `${at}.subject`, { fact: scope.subjectFact, relationsOf: scope.subjectFact, scope }) };
     }
     if ('latest' in c || 'nearest' in c || 'series' in c) {
       const kindName = 'latest' in c ? 'latest' : 'nearest' in c ? 'nearest' : 'series';
       const sourceName = (c as unknown as Record<string, string>)[kindName]!;
       const fact = this.source(sourceName, scope, `${at}.${kindName}`);
       const sel = c as Clause & ItemTestDef & { as?: string; where?: ItemTestDef; exists?: boolean };
-      const where = sel.where ? this.itemTest(sel.where, ctx, `${at}.where`, { relationsOf: fact, scope }) : undefined;
-      const test = this.itemTest(pickItemTest(sel), ctx, at, { relationsOf: fact, scope });
+      const where = sel.where ? this.itemTest(sel.where, ctx, `${at}.where`, { fact, relationsOf: fact, scope }) : undefined;
+      const test = this.itemTest(pickItemTest(sel), ctx, at, { fact, relationsOf: fact, scope });
       bind(sel.as, fact);
       if ('latest' in c) return { kind: 'latest', source: sourceName, as: sel.as, where, test, exists: sel.exists };
       if ('nearest' in c) {
@@ -405,10 +415,10 @@ class Compiler {
         cv: s.cv ? this.valueTest(s.cv, ctx, `${at}.cv`) : undefined,
         monotonic: s.monotonic,
         includesSubject: s.includesSubject,
-        varies: s.varies ? this.fhirpath(s.varies, `${at}.varies`) : undefined,
+        varies: s.varies ? this.fhirpath(s.varies, `${at}.varies`, this.def.facts[fact]?.resourceTypes) : undefined,
       };
     }
-    if ('patient' in c) return { kind: 'patient', test: this.fhirpath(c.patient, `${at}.patient`) };
+    if ('patient' in c) return { kind: 'patient', test: this.fhirpath(c.patient, `${at}.patient`, ['Patient']) };
     if ('finding' in c) {
       if (!scope.findingCodes.includes(c.finding)) this.fail(`${at}.finding`, `"${c.finding}" is not a finding listed before this one`);
       return { kind: 'finding', code: c.finding };
@@ -418,9 +428,13 @@ class Compiler {
     return { kind: 'anyOf', clauses: c.anyOf.map((x, i) => this.clause(x, scope, `${at}.anyOf[${i}]`)) };
   }
 
-  private itemTest(t: ItemTestDef, ctx: ProfileContext, at: string, opts: { relationsOf: string | undefined; scope?: Scope }): ItemTest {
+  /** `opts.fact`: the fact whose items are tested; `opts.relationsOf`: the fact whose relations `has`/`lacks` may name. */
+  private itemTest(t: ItemTestDef, ctx: ProfileContext, at: string, opts: { fact: string; relationsOf: string | undefined; scope?: Scope }): ItemTest {
     const out: ItemTest = {};
-    if (t.value) out.value = this.valueTest(t.value, ctx, `${at}.value`);
+    if (t.value) {
+      out.value = this.valueTest(t.value, ctx, `${at}.value`);
+      this.checkThresholdUnits(t.value, opts.fact, `${at}.value`);
+    }
     if (t.exact !== undefined) out.exact = t.exact;
     for (const key of ['has', 'lacks'] as const) {
       const rel = t[key];
@@ -431,8 +445,24 @@ class Compiler {
     }
     if (t.within) out.within = this.dur(t.within, ctx, `${at}.within`);
     if (t.olderThan) out.olderThan = this.dur(t.olderThan, ctx, `${at}.olderThan`);
-    if (t.fhirpath) out.fhirpath = this.fhirpath(t.fhirpath, `${at}.fhirpath`);
+    if (t.fhirpath) out.fhirpath = this.fhirpath(t.fhirpath, `${at}.fhirpath`, this.def.facts[opts.fact]?.resourceTypes);
     return out;
+  }
+
+  /**
+   * The engine compares a fact's values (in the fact's unit) with a parameter's number as it stands, so a
+   * threshold given in another unit (mg/dL against values in mg/L) would be off by that factor, silently.
+   * A parameter without a unit is taken to be in the fact's unit.
+   */
+  private checkThresholdUnits(t: Partial<Record<'above' | 'atLeast' | 'below' | 'atMost', number | string>>, fact: string, at: string): void {
+    const factUnit = this.def.facts[fact]?.value?.unit;
+    if (factUnit === undefined) return;
+    for (const k of ['above', 'atLeast', 'below', 'atMost'] as const) {
+      const ref = t[k];
+      if (typeof ref !== 'string' || !ref.startsWith('$')) continue;
+      const unit = this.def.parameters[ref.slice(1)]?.unit;
+      if (unit !== undefined && unit !== factUnit) this.fail(`${at}.${k}`, `parameter ${ref} is in ${unit}, but the values of fact "${fact}" are in ${factUnit}; values and thresholds are compared as numbers: give it in ${factUnit}`);
+    }
   }
 
   private valueTest(t: ValueTestDef, ctx: ProfileContext, at: string): ValueTest {
@@ -468,20 +498,28 @@ class Compiler {
     return new Set(units);
   }
 
-  private fhirpath(expression: string, at: string): Compiled {
-    const cached = this.fhirpathCache.get(expression);
-    if (cached) return cached;
-    const problem = checkExpression(expression, this.knownVars);
-    if (problem) this.fail(at, `${problem} in "${expression}"`);
-    let compiled: Compiled;
-    try {
-      compiled = compileFhirPath(expression);
-    } catch (err) {
-      return this.fail(at, `FHIRPath error in "${expression}": ${(err as Error).message}`);
+  /** Compiles `expression`; with `resourceTypes` (what it is read on), it must name only elements they have. */
+  private fhirpath(expression: string, at: string, resourceTypes?: readonly string[]): Compiled {
+    let compiled = this.fhirpathCache.get(expression);
+    if (!compiled) {
+      const problem = checkExpression(expression, this.knownVars);
+      if (problem) this.fail(at, `${problem} in "${expression}"`);
+      try {
+        compiled = compileFhirPath(expression);
+      } catch (err) {
+        return this.fail(at, `FHIRPath error in "${expression}": ${(err as Error).message}`);
+      }
+      this.fhirpathCache.set(expression, compiled);
     }
-    this.fhirpathCache.set(expression, compiled);
+    const checkKey = resourceTypes && `${resourceTypes.join()}\u0000${expression}`;
+    if (checkKey && !this.elementsChecked.has(checkKey)) {
+      this.elementsChecked.add(checkKey);
+      const problem = checkElements(expression, resourceTypes!);
+      if (problem) this.fail(at, `${problem} (in "${expression}"); the path is empty on every valid resource`);
+    }
     return compiled;
   }
+
 
   private checkPlaceholders(text: string, scope: Scope, at: string, hasVariants: boolean): void {
     for (const part of parseTemplate(text)) {

@@ -47,6 +47,13 @@ export function convert(value: number, from: string, to: string): Conversion {
   return { value: round(map.a * value + map.b) };
 }
 
+/** Why `unit` is not a UCUM unit (`"pgg is not a valid UCUM code."`), or undefined when it is one. */
+export function unitProblem(unit: string): string | undefined {
+  if (unit.length > UNIT_MAX) return `a unit longer than ${UNIT_MAX} characters is not read`;
+  const r = quietly(() => utils.validateUnitString(unit, false));
+  return r.status === 'valid' ? undefined : (firstMessage(r.msg) ?? `"${unit}" is not a UCUM unit`);
+}
+
 function affineFor(from: string, to: string): Affine {
   const direct = probe(from, to);
   if (!('error' in direct)) return direct;

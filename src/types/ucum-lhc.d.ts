@@ -7,6 +7,7 @@ declare module '@lhncbc/ucum-lhc' {
   }
   interface UcumLhcUtils {
     convertUnitTo(fromUnit: string, fromVal: number, toUnit: string, options?: { suggest?: boolean }): ConversionResult;
+    validateUnitString(unit: string, suggest?: boolean): { status: 'valid' | 'invalid' | 'error'; msg: string[] };
   }
   export const UcumLhcUtils: { getInstance(): UcumLhcUtils };
 }
