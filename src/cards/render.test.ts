@@ -98,3 +98,42 @@ describe('cards show dates as the record wrote them', () => {
     expect(readableText(confounded.detail ?? '')).toContain('fever: body temperature 38.6 Cel on 2026-05-10 18:00 UTC-08:00');
   });
 });
+
+describe('dates are shown at the precision the record gives', () => {
+  const resources: FhirResource[] = [
+    { resourceType: 'Patient', id: 'p' },
+    il6('draw', 0, 8.4, { effectiveDateTime: '2026-05-10T09:00:00Z' }),
+    // Fever recorded as a date only: no hour is made up for it.
+    {
+      resourceType: 'Observation',
+      id: 'fever',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+      subject: { reference: 'Patient/p' },
+      effectiveDateTime: '2026-05-09',
+      valueQuantity: { value: 38.6, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
+    } as FhirResource,
+    // Pneumonia with an onset month and an abatement day: "2026-05" is not the 1st of May.
+    {
+      resourceType: 'Condition',
+      id: 'pneumonia',
+      clinicalStatus: { coding: [{ code: 'resolved' }] },
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '233604007' }], text: 'Pneumonia' },
+      subject: { reference: 'Patient/p' },
+      onsetDateTime: '2026-05',
+      abatementDateTime: '2026-05-08',
+    } as FhirResource,
+  ];
+  const cards = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' });
+  const detail = readableText(cards.find((c) => c.source.topic?.code === 'il6-confounded')?.detail ?? '');
+
+  it('a date without a time of day is shown without one', () => {
+    expect(detail).toContain('fever: body temperature 38.6 Cel on 2026-05-09');
+    expect(detail).not.toContain('2026-05-09 00:00');
+  });
+
+  it('a month stays a month; the end keeps its own precision', () => {
+    expect(detail).toMatch(/Pneumonia from 2026-05 to 2026-05-08/);
+    expect(detail).not.toContain('2026-05-01');
+  });
+});

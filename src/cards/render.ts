@@ -13,7 +13,7 @@ import type { Item, RelationMatch, Template } from '../engine/model';
 import { formatMeasured, formatNumber } from '../engine/quantity';
 import { coefficientOfVariation, lastToFirst, slopePerDay } from '../engine/temporal';
 import type { CardTextDef, SuggestionDef } from '../engine/rule-file';
-import { DAY_MS, formatDateTime, formatLocalDate, formatLocalDateTime, shift } from '../engine/time';
+import { DAY_MS, formatDateTime, formatRecorded, shift } from '../engine/time';
 import { escapeMarkdown, plainText, table } from './markdown';
 
 const SUMMARY_MAX = 139;
@@ -90,7 +90,7 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
   if (evidence.length > 0) {
     const rows = evidence.map((i) => [
       escapeMarkdown(i.label ?? i.resource.resourceType),
-      i.time !== undefined ? formatLocalDate(i.time, i.zone) : '—',
+      i.time !== undefined ? recorded(i) : '—',
       i.measured ? escapeMarkdown(formatMeasured(i.measured)) : '—',
       i.measured ? escapeMarkdown(i.measured.reported) : '—',
       i.band ? escapeMarkdown(i.band) : '—',
@@ -104,7 +104,7 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
     const lines = matches.map((m) => `- ${describeMatch(m)}`);
     const clear = clearsAfter(matches);
     const tail = clear === 'ongoing' ? '\n\nAt least one of these is still ongoing: a result drawn now would still be affected.' : clear !== undefined ? `\n\nA result drawn after ${formatDateTime(clear)} would be outside every window found.` : '';
-    parts.push(`**${capitalise(ev.profile.relations[relation]!.name)} around the draw on ${f.subject!.time !== undefined ? formatLocalDate(f.subject!.time, f.subject!.zone) : '—'}**\n\n${lines.join('\n')}${tail}`);
+    parts.push(`**${capitalise(ev.profile.relations[relation]!.name)} around the draw on ${f.subject!.time !== undefined ? recorded(f.subject!) : '—'}**\n\n${lines.join('\n')}${tail}`);
   }
 
   if (f.checklist) {
@@ -210,8 +210,13 @@ function exactSeriesCutoff(ev: Evaluation, f: Finding): number | undefined {
   return undefined;
 }
 
+/** An item's time (or end) as the record wrote it; with `withTime`, the time of day too where there is one. */
+function recorded(i: Item, which: 'time' | 'end' = 'time', withTime = false): string {
+  return formatRecorded(i[which]!, (which === 'time' ? i.timeText : i.endText) ?? '', withTime);
+}
+
 function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
-  const when = item.time !== undefined && Number.isFinite(item.time) ? formatLocalDate(item.time, item.zone) : 'no date';
+  const when = item.time !== undefined && Number.isFinite(item.time) ? recorded(item) : 'no date';
   const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
   return `${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`;
 }
@@ -219,12 +224,12 @@ function describeExclusion({ item, reason }: { item: Item; reason: string }): st
 function describeMatch(m: RelationMatch): string {
   const i = m.item;
   const fine = m.rule.window.before.unit === 'hours' || m.rule.window.before.unit === 'minutes';
-  const at = (t: number) => (fine ? formatLocalDateTime(t, i.zone) : formatLocalDate(t, i.zone));
+  const at = (which: 'time' | 'end') => recorded(i, which, fine);
   const what = `${i.label ?? i.resource.resourceType}${i.measured ? ` ${formatMeasured(i.measured)}` : ''}`;
-  let when = i.time !== undefined && Number.isFinite(i.time) ? `on ${at(i.time)}` : '';
+  let when = i.time !== undefined && Number.isFinite(i.time) ? `on ${at('time')}` : '';
   if (m.rule.window.match === 'interval') {
-    if (i.ongoing) when = when ? `since ${at(i.time!)} (ongoing)` : 'ongoing, start date not recorded';
-    else if (i.end !== undefined && i.end !== i.time) when = `from ${at(i.time!)} to ${at(i.end)}`;
+    if (i.ongoing) when = when ? `since ${at('time')} (ongoing)` : 'ongoing, start date not recorded';
+    else if (i.end !== undefined && i.end !== i.time) when = `from ${at('time')} to ${at('end')}`;
   }
   return `${m.rule.label}: ${escapeMarkdown(what)} ${when}`.trim();
 }
@@ -293,9 +298,9 @@ function placeholder(expr: string, ev: Evaluation, f: Finding): string {
     case 'reported':
       return one?.measured?.reported ?? '—';
     case 'date':
-      return one?.time !== undefined ? formatLocalDate(one.time, one.zone) : '—';
+      return one?.time !== undefined ? recorded(one) : '—';
     case 'datetime':
-      return one?.time !== undefined ? formatLocalDateTime(one.time, one.zone) : '—';
+      return one?.time !== undefined ? recorded(one, 'time', true) : '—';
     case 'tier':
       return one?.band ?? '—';
     case 'label':

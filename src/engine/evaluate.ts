@@ -12,7 +12,7 @@ import { CodeSetMatcher, POOL_VAR, type Compiled } from './fhirpath';
 import type { CompiledClause, CompiledFact, CompiledFinding, CompiledNote, Item, ItemTest, Profile, RelationMatch, RuleSet } from './model';
 import { bandOf, normaliseQuantity, parseValueString, passes, type Measured, type Normalised } from './quantity';
 import { coefficientOfVariation, isMonotonic, lastToFirst, slopePerDay, type Point } from './temporal';
-import { formatDuration, parseFhirTime, shift, zoneOf, type Duration } from './time';
+import { formatDuration, parseFhirTime, shift, type Duration } from './time';
 
 export interface EvaluationInput {
   resources: FhirResource[];
@@ -140,7 +140,7 @@ export class Evaluation {
 
   private toItem(fact: CompiledFact, r: FhirResource, n: number): Item {
     // Every field from the start: one object shape for all items (fields added later would change it per fact).
-    const item: Item = { fact: fact.name, resource: r, ref: `${r.resourceType}/${r.id ?? `#${n}`}`, ongoing: false, time: undefined, end: undefined, zone: undefined, measured: undefined, band: undefined, label: undefined, excluded: undefined };
+    const item: Item = { fact: fact.name, resource: r, ref: `${r.resourceType}/${r.id ?? `#${n}`}`, ongoing: false, time: undefined, end: undefined, timeText: undefined, endText: undefined, measured: undefined, band: undefined, label: undefined, excluded: undefined };
     if (fact.label) {
       const label = this.eval(fact.label, r, fact.name).find((v) => typeof v === 'string' && v.trim() !== '');
       if (typeof label === 'string') item.label = label;
@@ -153,8 +153,8 @@ export class Evaluation {
         break;
       }
     }
-    item.time = this.firstTime(fact.time, r, fact.name, item);
-    if (fact.end.length > 0) item.end = this.firstTime(fact.end, r, fact.name);
+    item.time = this.firstTime(fact.time, r, fact.name, item, 'timeText');
+    if (fact.end.length > 0) item.end = this.firstTime(fact.end, r, fact.name, item, 'endText');
     if (fact.ongoing) item.ongoing = this.test(fact.ongoing, r, fact.name);
     // Going on with no date on record (an active order without dates): it may have started at any time before.
     if (item.time === undefined && item.ongoing) item.time = -Infinity;
@@ -195,13 +195,13 @@ export class Evaluation {
     return { problem: typeof v === 'number' ? `value ${v} has no unit` : 'value is not a quantity' };
   }
 
-  /** The first time the expressions give; with `item`, also the zone it was recorded in. */
-  private firstTime(exprs: Compiled[], r: FhirResource, where: string, item?: Item): number | undefined {
+  /** The first time the expressions give; its text is kept in `item[text]` (how the record wrote it). */
+  private firstTime(exprs: Compiled[], r: FhirResource, where: string, item: Item, text: 'timeText' | 'endText'): number | undefined {
     for (const e of exprs) {
       for (const v of this.eval(e, r, where)) {
         const t = parseFhirTime(v);
         if (t === undefined) continue;
-        if (item) item.zone = zoneOf(v as string);
+        item[text] = v as string;
         return t;
       }
     }

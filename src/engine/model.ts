@@ -160,8 +160,9 @@ export interface Item {
   ref: string;
   time?: number;
   end?: number;
-  /** UTC offset (minutes) the time was recorded in; cards show dates as recorded. Absent for a date without a time. */
-  zone?: number;
+  /** `time` and `end` as the record wrote them (cards show dates in the record's zone and precision). */
+  timeText?: string;
+  endText?: string;
   ongoing: boolean;
   measured?: Measured;
   band?: string;

@@ -1,4 +1,4 @@
-import { formatDuration, formatLocalDate, formatLocalDateTime, parseDuration, parseFhirTime, shift, zoneOf } from './time';
+import { formatDuration, formatRecorded, parseDuration, parseFhirTime, shift } from './time';
 
 describe('FHIR times', () => {
   it.each([
@@ -43,21 +43,24 @@ describe('calendar arithmetic', () => {
   });
 });
 
-describe('the zone a time was recorded in', () => {
+describe('dates on cards are shown as the record wrote them', () => {
+  // value, date, date and time
   it.each([
-    ['2026-05-10', undefined],
-    ['2026-05', undefined],
-    ['2026-05-10T20:30:00Z', 0],
-    ['2026-05-10T20:30:00.123+05:30', 330],
-    ['2026-05-10T20:30:00-08:00', -480],
-  ])('%s → %p minutes', (value, zone) => {
-    expect(zoneOf(value)).toBe(zone);
+    ['2026-05-10T20:30:00-08:00', '2026-05-10', '2026-05-10 20:30 UTC-08:00'], // the 11th in UTC
+    ['2026-05-10T20:30:00.123+05:30', '2026-05-10', '2026-05-10 20:30 UTC+05:30'],
+    ['2026-05-10T20:30:00Z', '2026-05-10', '2026-05-10 20:30 UTC'],
+    ['2026-05-10T20:30:00+00:00', '2026-05-10', '2026-05-10 20:30 UTC'],
+    ['2026-05-10', '2026-05-10', '2026-05-10'], // no time of day: none is made up (not 00:00 UTC)
+    ['2026-05', '2026-05', '2026-05'], // a month stays a month (not the 1st)
+    ['2026', '2026', '2026'],
+  ])('%s → %s / %s', (value, date, dateTime) => {
+    const t = parseFhirTime(value)!;
+    expect(formatRecorded(t, value)).toBe(date);
+    expect(formatRecorded(t, value, true)).toBe(dateTime);
   });
-  it('dates and times are shown in it', () => {
-    const t = Date.parse('2026-05-10T20:30:00-08:00');
-    expect(formatLocalDate(t, -480)).toBe('2026-05-10');
-    expect(formatLocalDate(t, undefined)).toBe('2026-05-11');
-    expect(formatLocalDateTime(t, -480)).toBe('2026-05-10 20:30 UTC-08:00');
-    expect(formatLocalDateTime(t, 0)).toBe('2026-05-11 04:30 UTC');
+  it('a text the pattern does not take apart falls back to the parsed time in UTC', () => {
+    const t = Date.parse('2026-05-11T04:30:00Z');
+    expect(formatRecorded(t, '')).toBe('2026-05-11');
+    expect(formatRecorded(t, '', true)).toBe('2026-05-11 04:30 UTC');
   });
 });

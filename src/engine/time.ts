@@ -140,26 +140,20 @@ export function formatDuration(d: Duration): string {
   return `${d.amount} ${unit}`;
 }
 
-const ZONE = /T.*(?:Z|([+-])(\d\d):(\d\d))$/;
-
-/** UTC offset in minutes of a FHIR dateTime/instant as written (`Z` → 0); undefined for a date without a time. */
-export function zoneOf(value: string): number | undefined {
-  const m = ZONE.exec(value);
-  if (!m) return undefined;
-  if (!m[1]) return 0;
-  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-}
-
-/** The date as recorded: in the zone of the record (`zone` minutes from UTC), UTC without one. */
-export function formatLocalDate(ms: number, zone: number | undefined): string {
-  return formatDate(zone ? ms + zone * 60_000 : ms);
-}
-
-/** Date and time as recorded, with its offset (`2026-11-10 20:30 UTC-08:00`); UTC without one. */
-export function formatLocalDateTime(ms: number, zone: number | undefined): string {
-  if (!zone) return formatDateTime(ms);
-  const a = Math.abs(zone);
-  return `${formatDateTime(ms + zone * 60_000)}${zone < 0 ? '-' : '+'}${pad2(Math.floor(a / 60))}:${pad2(a % 60)}`;
+/**
+ * A FHIR date/dateTime for a card, as the record wrote it: the date in the zone it was recorded in, at the
+ * precision it was recorded with ("2026-11" stays a month, not "2026-11-01"); with `withTime`, also the time of
+ * day and its offset where the record has them ("2026-11-10 20:30 UTC-08:00"). `ms` is what `text` parsed to
+ * (used only for a form the pattern does not take apart).
+ */
+export function formatRecorded(ms: number, text: string, withTime = false): string {
+  const m = FHIR_DATE.exec(text.trim());
+  if (!m) return withTime ? formatDateTime(ms) : formatDate(ms);
+  const [, y, mo, d, h, mi, , , tz] = m;
+  const date = mo === undefined ? y! : d === undefined ? `${y}-${mo}` : `${y}-${mo}-${d}`;
+  if (!withTime || h === undefined) return date;
+  const offset = tz === undefined || tz === 'Z' || tz.slice(1) === '00:00' ? '' : tz;
+  return `${date} ${h}:${mi} UTC${offset}`;
 }
 
 /** YYYY-MM-DD (UTC). */
