@@ -27,6 +27,18 @@ const il6 = (id: string, daysAgo: number, value: number, extra: Record<string, u
     ...extra,
   }) as FhirResource;
 
+/** A body temperature of 38.6 Cel at `effectiveDateTime`. */
+const fever = (effectiveDateTime: string): FhirResource =>
+  ({
+    resourceType: 'Observation',
+    id: 'fever',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
+    subject: { reference: 'Patient/p' },
+    effectiveDateTime,
+    valueQuantity: { value: 38.6, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
+  }) as FhirResource;
+
 describe('cards escape text that came from the record', () => {
   const resources: FhirResource[] = [
     { resourceType: 'Patient', id: 'p' },
@@ -75,15 +87,7 @@ describe('cards show dates as the record wrote them', () => {
   const resources: FhirResource[] = [
     { resourceType: 'Patient', id: 'p' },
     il6('late', 0, 8.4, { effectiveDateTime: '2026-05-10T20:30:00-08:00' }),
-    {
-      resourceType: 'Observation',
-      id: 'fever',
-      status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
-      subject: { reference: 'Patient/p' },
-      effectiveDateTime: '2026-05-10T18:00:00-08:00',
-      valueQuantity: { value: 38.6, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
-    } as FhirResource,
+    fever('2026-05-10T18:00:00-08:00'),
   ];
   const cards = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' });
   const confounded = cards.find((c) => c.source.topic?.code === 'il6-confounded')!;
@@ -103,16 +107,7 @@ describe('dates are shown at the precision the record gives', () => {
   const resources: FhirResource[] = [
     { resourceType: 'Patient', id: 'p' },
     il6('draw', 0, 8.4, { effectiveDateTime: '2026-05-10T09:00:00Z' }),
-    // Fever recorded as a date only: no hour is made up for it.
-    {
-      resourceType: 'Observation',
-      id: 'fever',
-      status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }] },
-      subject: { reference: 'Patient/p' },
-      effectiveDateTime: '2026-05-09',
-      valueQuantity: { value: 38.6, unit: 'Cel', system: 'http://unitsofmeasure.org', code: 'Cel' },
-    } as FhirResource,
+    fever('2026-05-09'), // a date only: no hour is made up for it
     // Pneumonia with an onset month and an abatement day: "2026-05" is not the 1st of May.
     {
       resourceType: 'Condition',
