@@ -35,6 +35,55 @@ export function createLogger(level: string, destination?: pino.DestinationStream
   );
 }
 
+/** The service's log: stdout, written asynchronously as pino does by default, plus `settle()` for shutdown. */
+export interface StdoutLog extends pino.DestinationStream {
+  /**
+   * Resolves when everything logged so far is written, or the reader is gone, or after `timeoutMs`; then the
+   * process can exit without blocking on the log (lines a reader did not take by then are dropped).
+   */
+  settle(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Why `settle()`: pino stops writing after an EPIPE (the reader of stdout is gone: `| head`, a dead log
+ * collector), but only once an asynchronous write has reported it. Lines still queued at `process.exit` are
+ * flushed synchronously, and sonic-boom retries a failing synchronous write for ever: a process whose first
+ * line after the reader died is its shutdown line never exited.
+ */
+export function stdoutLog(): StdoutLog {
+  const out = pino.destination({ dest: 1, sync: false });
+  let idle = true; // nothing handed to `out` that is not yet written
+  let readerGone = false;
+  out.on('drain', () => (idle = true));
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err; // other write errors stay fatal, as without this listener
+    readerGone = true;
+  });
+  return {
+    write(line: string) {
+      idle = false;
+      out.write(line);
+    },
+    settle(timeoutMs) {
+      if (idle || readerGone) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          out.off('drain', done);
+          out.off('error', done);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          out.flushSync = () => {}; // a reader that takes nothing: drop the rest rather than block the exit
+          done();
+        }, timeoutMs);
+        out.once('drain', done);
+        out.once('error', done);
+      });
+    },
+  };
+}
+
 /**
  * How an error is logged (every `{ err }` of the service): its type, code, message (cut at 500 characters),
  * stack frames and cause — not the other properties errors carry, such as a request body (body-parser), a

@@ -4,7 +4,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config';
-import { createLogger } from './logger';
+import { createLogger, stdoutLog } from './logger';
 import { startServer } from './server';
 import { ServiceLoadError } from './services/registry';
 
@@ -18,6 +18,9 @@ import { ServiceLoadError } from './services/registry';
 // The build warms the validators' V8 code cache with this flag too (V8 rejects a cache made under other flags).
 if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFlagsFromString('--heap-growing-percent=50');
 
+/** Longest wait at exit for the log to be written (a reader of stdout that takes nothing must not hold the exit up). */
+const LOG_SETTLE_MS = 2000;
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -29,7 +32,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const log = stdoutLog();
+  const logger = createLogger(config.logLevel, log);
   let server;
   try {
     server = await startServer({ config, logger });
@@ -47,14 +51,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const exit = (code: number) => void log.settle(LOG_SETTLE_MS).then(() => process.exit(code));
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server
       .close()
-      .then(() => process.exit(0))
+      .then(() => exit(0))
       .catch((err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
