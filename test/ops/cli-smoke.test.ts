@@ -68,6 +68,18 @@ it('fire fails with a readable message and exit code 1 when the service cannot b
   expect(missing.stderr).toContain('offers no service "nope"; it offers: il6-inflammation');
 });
 
+it('fire with a patient id the FHIR server does not have says so and exits 1, instead of printing "No cards"', async () => {
+  for (const extra of [[], ['--no-prefetch'], ['--json']]) {
+    const res = await runNode([CLI_JS, 'fire', '--patient', 'il6cds-no-such-patient', '--fhir', fhir.baseUrl, '--url', service.url, ...extra]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe(
+      `il6-cds: patient "il6cds-no-such-patient" was not found on ${fhir.baseUrl} (it has no Patient/il6cds-no-such-patient): check --patient and --fhir; ` +
+        '`il6-cds load` prints the ids it loaded, with its --prefix in front\n',
+    );
+  }
+}, 60_000);
+
 it('validate-rules: exit 0 with one line per service for good rule files', async () => {
   const good = await runNode([CLI_JS, 'validate-rules']);
   expect(good.code).toBe(0);

@@ -86,6 +86,13 @@ export async function runFire(opts: FireOptions, io: CliIo = processIo): Promise
   if (opts.prefetch !== false && definition.prefetch) {
     request.prefetch = await prefetchFrom(fhir, opts.token, definition.prefetch, context, timeoutMs);
   }
+  // An id the FHIR server does not have would get a healthy-looking "No cards" from the service.
+  if ((await patientFound(fhir, opts.token, definition.prefetch, request.prefetch, context, timeoutMs)) === false) {
+    throw new CliError(
+      `patient "${opts.patient}" was not found on ${fhir} (it has no Patient/${opts.patient}): check --patient and --fhir; ` +
+        '`il6-cds load` prints the ids it loaded, with its --prefix in front',
+    );
+  }
 
   const target = `${url}/cds-services/${encodeURIComponent(serviceId)}`;
   const { status, text } = await call(target, sign, timeoutMs, { method: 'POST', body: JSON.stringify(request) });
@@ -145,6 +152,34 @@ async function call(target: string, sign: SignToken, timeoutMs: number, init: { 
     );
   }
   return { status: res.status, text };
+}
+
+/**
+ * Whether the FHIR server has the patient: the prefetch's read of it when there is one, else a read of its own.
+ * Undefined when that read fails for another reason (with --no-prefetch the service may still reach the server;
+ * it reports its own problems).
+ */
+async function patientFound(
+  fhir: string,
+  token: string | undefined,
+  templates: Record<string, string> | undefined,
+  prefetch: Record<string, PrefetchValue> | undefined,
+  context: PatientViewContext,
+  timeoutMs: number,
+): Promise<boolean | undefined> {
+  const read = renderTemplate('Patient/{{context.patientId}}', context);
+  if (!('query' in read)) return undefined;
+  const key = Object.keys(templates ?? {}).find((k) => {
+    const rendered = renderTemplate(templates![k]!, context);
+    return 'query' in rendered && rendered.query === read.query;
+  });
+  if (prefetch && key !== undefined && key in prefetch) return prefetch[key] !== null;
+  const access: FhirAccess = { baseUrl: fhir, ...(token ? { accessToken: token } : {}) };
+  try {
+    return (await fetchQuery(access, read.query, { signal: AbortSignal.timeout(timeoutMs), maxPages: 1, maxResources: 1 })).length > 0;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
