@@ -20,6 +20,8 @@ export interface PostgresStoreOptions {
   /** Most connections in the pool. */
   poolMax?: number;
   onNewerSchema?: (version: number, known: number) => void;
+  /** Refuse a schema without the service's tables instead of creating them. */
+  mustExist?: boolean;
   /** Told about errors of idle pooled connections (the pool replaces them). */
   onPoolError?: (err: Error) => void;
 }
@@ -51,7 +53,7 @@ export class PostgresStore implements Store {
     });
     pool.on('error', (err) => opts.onPoolError?.(err));
     try {
-      const salt = await migrate(pool, opts.schema, opts.onNewerSchema);
+      const salt = await migrate(pool, opts.schema, opts.onNewerSchema, opts.mustExist);
       return new PostgresStore(pool, salt, `postgres ${describeUrl(opts.url)} schema ${opts.schema}`);
     } catch (err) {
       await pool.end().catch(() => undefined);
@@ -159,13 +161,16 @@ export class PostgresStore implements Store {
   }
 }
 
-async function migrate(pool: Pool, schema: string, onNewerSchema?: (version: number, known: number) => void): Promise<string> {
+async function migrate(pool: Pool, schema: string, onNewerSchema?: (version: number, known: number) => void, mustExist = false): Promise<string> {
   const client: PoolClient = await pool.connect();
   try {
     await client.query('BEGIN');
     try {
       // Serialises replicas starting together (per schema); released at COMMIT/ROLLBACK.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`il6-cds:migrate:${schema}`]);
+      if (mustExist && !(await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${schema}".schema_migrations`])).rows[0]!.t) {
+        throw new Error(`schema "${schema}" holds no il6-cds tables: set DATABASE_SCHEMA (and DATABASE_URL) to what the service uses`);
+      }
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
       await client.query(`SET LOCAL search_path TO "${schema}"`);
       await client.query(MIGRATIONS_TABLE.postgres);

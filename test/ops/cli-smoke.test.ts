@@ -3,14 +3,17 @@
  * against the test FHIR server and a service on loopback, validate-rules on good and broken rule files, and
  * failures that end with a readable message and a non-zero exit code.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { CdsResponse } from '../../src/cds-hooks/types';
 import { listFixtures } from '../../src/fixtures/catalog';
 import type { RunningServer } from '../../src/server';
+import { openStore } from '../../src/store';
 import { startTestFhirServer, type TestFhirServer } from '../../src/test-fhir-server';
+import { postgresBackend } from '../feedback/backends';
 import { findingCodes } from '../support/cds-client';
 import { startTestService } from '../support/service';
 import { CLI_JS, ensureBuilt, ROOT, runNode } from './support';
@@ -113,6 +116,81 @@ it('validate-rules: exit 1 with file: rule: reason for each broken rule file', a
   const result = JSON.parse(json.stdout) as { ok: boolean; checks: { ok: boolean; file: string; rule: string; reason: string }[] };
   expect(result.ok).toBe(false);
   expect(result.checks[0]).toMatchObject({ ok: false, file: il6, reason: expect.stringContaining('ofTipe') });
+});
+
+describe('feedback-summary reads an existing store only', () => {
+  const card = () => ({
+    cardUuid: randomUUID(),
+    suggestionUuids: [],
+    serviceId: 'il6-inflammation',
+    findingCode: 'il6-trend',
+    ruleSetVersion: '1.0.0',
+    profile: 'default',
+    indicator: 'warning' as const,
+    hookInstance: randomUUID(),
+    patientHash: 'f'.repeat(64),
+    issuedAtMs: Date.now(),
+  });
+
+  it('a DATA_DIR without il6-cds.sqlite: exit 1 naming the file and what DATA_DIR must be, nothing created; the right DATA_DIR works', async () => {
+    const empty = path.join(tmp, 'no-store');
+    mkdirSync(empty);
+    const missing = path.join(tmp, 'not-there', 'data');
+    for (const dir of [empty, missing]) {
+      const res = await runNode([CLI_JS, 'feedback-summary'], { env: { DATA_DIR: dir } });
+      expect(res.code).toBe(1);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toBe(
+        `il6-cds: cannot open the SQLite database in ${dir} (DATA_DIR): ${path.join(dir, 'il6-cds.sqlite')} does not exist; ` +
+          "DATA_DIR must be the service's data folder (the one holding its il6-cds.sqlite), or set DATABASE_URL if the service uses PostgreSQL\n",
+      );
+    }
+    expect(readdirSync(empty)).toEqual([]);
+    expect(existsSync(path.join(tmp, 'not-there'))).toBe(false);
+
+    const good = path.join(tmp, 'data');
+    const store = await openStore({ dataDir: good, databaseUrl: undefined, databaseSchema: 'public', databasePoolMax: 1 });
+    await store.recordCards([card()]);
+    await store.close();
+    const ok = await runNode([CLI_JS, 'feedback-summary', '--json'], { env: { DATA_DIR: good } });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ totals: { issued: 1 } });
+  }, 60_000);
+
+  const pgIt = postgresBackend.available ? it : it.skip;
+  if (!postgresBackend.available) console.warn(`feedback-summary with PostgreSQL skipped: ${postgresBackend.reason}`);
+  pgIt('a DATABASE_SCHEMA without the service tables: exit 1 naming the schema, no schema created; the right one works', async () => {
+    const loc = postgresBackend.create(); // a fresh schema name, not created yet
+    try {
+      const schemas = async () => {
+        const { Client } = await import('pg');
+        const client = new Client({ connectionString: loc.env.DATABASE_URL });
+        await client.connect();
+        try {
+          return (await client.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [loc.env.DATABASE_SCHEMA])).rowCount;
+        } finally {
+          await client.end();
+        }
+      };
+      const res = await runNode([CLI_JS, 'feedback-summary'], { env: loc.env });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toBe(
+        `il6-cds: cannot open the PostgreSQL database (DATABASE_URL): schema "${loc.env.DATABASE_SCHEMA}" holds no il6-cds tables: ` +
+          'set DATABASE_SCHEMA (and DATABASE_URL) to what the service uses\n',
+      );
+      expect(await schemas()).toBe(0);
+
+      const store = await loc.open();
+      await store.recordCards([card()]);
+      await store.close();
+      const ok = await runNode([CLI_JS, 'feedback-summary', '--json'], { env: loc.env });
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ totals: { issued: 1 } });
+    } finally {
+      await loc.cleanup();
+    }
+  }, 60_000);
 });
 
 /** A loopback port nothing listens on. */

@@ -30,7 +30,8 @@ export async function feedbackSummaryReport(opts: FeedbackSummaryOptions, env: N
   const { openStore } = await import('../../store');
   const { loadServices } = await import('../../services/registry');
   const { withReasonDisplays } = await import('../../feedback/router');
-  const store = await openStore(config);
+  // Only an existing store: a wrong DATA_DIR would otherwise get a new, empty one and an empty report.
+  const store = await openStore(config, undefined, { mustExist: true });
   let summary;
   try {
     summary = await store.summary({ ...(opts.service ? { serviceId: opts.service } : {}), ...range });
