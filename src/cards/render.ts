@@ -73,7 +73,9 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
     source: sourceOf(ev, f.code, f.def.display),
     overrideReasons: rs.def.overrideReasons.map((r) => ({ ...r })),
   };
-  const suggestions = (text.suggestions ?? []).map((s) => renderSuggestion(s, f, opts, uuid));
+  // A note that holds may withhold the orders (an IL-6 drawn now would be uninterpretable); it says why.
+  const withheld = f.notes.some((n) => n.withholdSuggestions);
+  const suggestions = withheld ? [] : (text.suggestions ?? []).map((s) => renderSuggestion(s, f, opts, uuid));
   if (suggestions.length > 0) {
     card.suggestions = suggestions;
     card.selectionBehavior = 'any';

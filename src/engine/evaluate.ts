@@ -378,8 +378,15 @@ export class Evaluation {
     if (t.lacks && this.relationMatches(t.lacks, item).length > 0) return false;
     if (t.within && !(item.time !== undefined && item.time >= this.cutoff(t.within))) return false;
     if (t.olderThan && !(item.time !== undefined && item.time < this.cutoff(t.olderThan))) return false;
+    if (t.activeWithin && !this.activeWithin(item, t.activeWithin)) return false;
     if (t.fhirpath && !this.test(t.fhirpath, item.resource, item.fact)) return false;
     return true;
+  }
+
+  /** Started by now, and ongoing or ended (its end, else its start) no longer than `d` ago. */
+  private activeWithin(item: Item, d: Duration): boolean {
+    if (item.time === undefined || item.time > this.input.now) return false;
+    return item.ongoing || (item.end ?? item.time) >= this.cutoff(d);
   }
 
   /** The exclusion reason of results past a lookback, one string per duration. */

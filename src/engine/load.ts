@@ -251,7 +251,12 @@ class Compiler {
         if (n.for && !n.for.includes(f.code)) continue;
         if (!f.subject && !n.for && n.when.some(needsSubject)) continue;
         const local: Scope = { ...scope, names: new Map(this.findingSelections.get(f.code)), subjectFact: f.subject ? this.source(f.subject, scope, `${at}`) : undefined };
-        f.notes.push({ text: n.text, source: n.source, when: n.when.map((c, j) => this.clause(c, local, `${at}.when[${j}] (for ${f.code})`)) });
+        f.notes.push({
+          text: n.text,
+          source: n.source,
+          when: n.when.map((c, j) => this.clause(c, local, `${at}.when[${j}] (for ${f.code})`)),
+          withholdSuggestions: n.withholdSuggestions === true,
+        });
       }
     });
   }
@@ -445,6 +450,7 @@ class Compiler {
     }
     if (t.within) out.within = this.dur(t.within, ctx, `${at}.within`);
     if (t.olderThan) out.olderThan = this.dur(t.olderThan, ctx, `${at}.olderThan`);
+    if (t.activeWithin) out.activeWithin = this.dur(t.activeWithin, ctx, `${at}.activeWithin`);
     if (t.fhirpath) out.fhirpath = this.fhirpath(t.fhirpath, `${at}.fhirpath`, this.def.facts[opts.fact]?.resourceTypes);
     return out;
   }
@@ -567,8 +573,8 @@ function optNum(c: Compiler, v: number | string | undefined, ctx: ProfileContext
 }
 
 function pickItemTest(sel: ItemTestDef): ItemTestDef {
-  const { value, exact, has, lacks, within, olderThan, fhirpath } = sel;
-  return Object.fromEntries(Object.entries({ value, exact, has, lacks, within, olderThan, fhirpath }).filter(([, v]) => v !== undefined));
+  const { value, exact, has, lacks, within, olderThan, activeWithin, fhirpath } = sel;
+  return Object.fromEntries(Object.entries({ value, exact, has, lacks, within, olderThan, activeWithin, fhirpath }).filter(([, v]) => v !== undefined));
 }
 
 /** Does the clause refer to the finding's subject (directly, or by being near it)? */

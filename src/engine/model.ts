@@ -40,6 +40,7 @@ export interface ItemTest {
   lacks?: string;
   within?: Duration;
   olderThan?: Duration;
+  activeWithin?: Duration;
   fhirpath?: Compiled;
 }
 
@@ -110,6 +111,8 @@ export interface CompiledNote {
   text: string;
   source: string;
   when: CompiledClause[];
+  /** The card offers none of its suggestions when this note holds. */
+  withholdSuggestions: boolean;
 }
 
 /** Everything that depends on the profile's parameter values. */

@@ -138,6 +138,8 @@ export interface ItemTest {
   lacks?: string;
   within?: DurationRef;
   olderThan?: DurationRef;
+  /** The item's interval reaches into this last stretch before now: it started by now and is ongoing or ended within it. */
+  activeWithin?: DurationRef;
   fhirpath?: string;
 }
 
@@ -211,4 +213,6 @@ export interface NoteDef {
   /** Finding codes whose cards carry the note; all when absent. */
   for?: string[];
   when: Clause[];
+  /** When the note holds, the card offers none of its suggestions (the note says why). */
+  withholdSuggestions?: boolean;
 }

@@ -3,7 +3,7 @@
  * prefetch, once with no prefetch and fhirServer pointing at a real FHIR server holding the same patient.
  * Both must give exactly the expected finding codes, indicators and key facts, and the same cards.
  */
-import type { Bundle, FhirResource } from 'fhir/r4';
+import type { Bundle, FhirResource, ServiceRequest } from 'fhir/r4';
 import type { Card, CdsResponse } from '../../src/cds-hooks/types';
 import { readableText } from '../../src/cards/markdown';
 import { formatDate, parseFhirTime } from '../../src/engine/time';
@@ -69,6 +69,10 @@ describe.each(fixtures.map((f) => [f.slug, f] as const))('fixture %s', (_slug, f
       for (const m of want.mentions ?? []) expect(text).toContain(expand(m, fixture).toLowerCase());
       for (const m of want.summaryMentions ?? []) expect(readableText(card!.summary).toLowerCase()).toContain(expand(m, fixture).toLowerCase());
       for (const m of want.absent ?? []) expect(text).not.toContain(expand(m, fixture).toLowerCase());
+      if (want.orders) {
+        expect((card!.suggestions ?? []).flatMap((s) => s.actions?.map((a) => (a.resource as ServiceRequest).code?.coding?.[0]?.code) ?? [])).toEqual(want.orders);
+        expect(card!.selectionBehavior).toBe(want.orders.length > 0 ? 'any' : undefined);
+      }
     }
   });
 });
