@@ -152,6 +152,10 @@ export function previewRouter(deps: PreviewDeps): Router {
       fhirServerAllowed: deps.fhirServerAllowed ?? devDefaultFhirServers,
       onRefusedServer: (url) => deps.logger.warn({ service: service.id, fhirServer: logOrigin(url) }, 'preview: fhirServer not allowed; not contacted'),
     });
+    // A mistyped id would otherwise read as "no cards": the data was fetched, and it held no such patient.
+    if (!fixture && !result.evaluation?.patient) {
+      throw notFound(`Patient "${hookBody.context.patientId}" was not found on ${hookBody.fhirServer} (it has no Patient/${hookBody.context.patientId}): check the patient id and the FHIR base URL.`);
+    }
     for (const e of result.ruleErrors) deps.logger.warn({ service: service.id, where: e.where, message: e.message }, 'preview: rule expression failed on a resource');
     sendJson(res, {
       service: { id: service.id, title: service.definition.title ?? service.id },

@@ -145,6 +145,13 @@ describe('API', () => {
       expect(fhir.requests.some((q) => q.url.startsWith('/fhir/Observation?patient=il6cds-combo-persistent-rising-trend'))).toBe(true);
     });
 
+    it('answers 404 naming the patient when the FHIR server has no such patient (not an empty "no cards")', async () => {
+      const r = await fire({ fhirServer: fhir.baseUrl, patientId: 'il6cds-no-such-patient' });
+      expect(r.status).toBe(404);
+      expect(r.body.resourceType).toBe('OperationOutcome');
+      expect(r.body.issue[0].diagnostics).toMatch(/Patient "il6cds-no-such-patient" was not found on .*check the patient id/);
+    });
+
     it('contacts only the FHIR servers the hook allows a development caller', async () => {
       const before = fhir.requests.length;
       const r = await fire({ fhirServer: 'http://10.255.255.1/fhir', patientId: 'il6cds-combo-persistent-rising-trend' });
