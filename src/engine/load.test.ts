@@ -16,6 +16,8 @@ interface Case {
   edit: (r: RuleFile) => void;
   rule: string | RegExp;
   reason: RegExp;
+  /** Where the same edit is a mistake too (after the first problem); default: nowhere. */
+  also?: string[];
 }
 
 const cases: Case[] = [
@@ -52,8 +54,19 @@ const cases: Case[] = [
   { name: 'guidance citing an unknown source', edit: (r) => (r.findings[0]!.card.guidance![0]!.source = 'seed999'), rule: /card\.guidance\[0\]\.source$/, reason: /unknown source "seed999"/ },
   { name: 'a has-test on a relation of another fact', edit: (r) => (r.findings[6]!.when[0] = { subject: { lacks: 'confounder' } }), rule: /when\[0\]\.subject\.lacks$/, reason: /not a relation of these items/ },
   { name: 'a band without a limit', edit: (r) => delete r.bands!.il6Tier![1]!.atMost, rule: 'bands.il6Tier[1]', reason: /needs a limit/ },
-  { name: 'a duplicate finding code', edit: (r) => (r.findings[1]!.code = 'il6-interference'), rule: /^findings\[1\] \(il6-interference\)$/, reason: /duplicate finding code/ },
+  // Renaming il6-confounded also leaves the notes written for it without their finding.
+  { name: 'a duplicate finding code', edit: (r) => (r.findings[1]!.code = 'il6-interference'), rule: /^findings\[1\] \(il6-interference\)$/, reason: /duplicate finding code/, also: ['notes[5].for', 'notes[6].for'] },
 ];
+
+function errorOf(fn: () => unknown): RuleFileError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RuleFileError) return err;
+    throw err;
+  }
+  throw new Error('no RuleFileError was thrown');
+}
 
 /** The first `{ patient: … }` clause of the findings (the metabolic finding's sex-specific waist test). */
 function findPatientClause(r: RuleFile): { patient: string } {
@@ -89,7 +102,41 @@ describe('rule-file errors stop start-up with file, rule and reason', () => {
     if (typeof c.rule === 'string') expect(e.rule).toBe(c.rule);
     else expect(e.rule).toMatch(c.rule);
     expect(e.reason).toMatch(c.reason);
-    expect(e.message).toBe(`${e.file}: ${e.rule}: ${e.reason}`);
+    // One mistake, one problem: nothing that refers to the broken part is reported as well.
+    expect(e.problems[0]).toEqual({ rule: e.rule, reason: e.reason });
+    expect(e.problems.slice(1).map((p) => p.rule)).toEqual(c.also ?? []);
+    expect(e.message).toBe(e.problems.map((p) => `${e.file}: ${p.rule}: ${p.reason}`).join('\n'));
+  });
+
+  it('reports every problem of a file, each once, in the order of the file', () => {
+    // Mistakes in parts nothing else refers to: a mistake in a fact hides what reads that fact (tested above).
+    const picked = ['a parameter unit that is not UCUM', 'a band without a limit', 'guidance citing an unknown source', 'a card variant no clause names', 'a has-test on a relation of another fact', "a misspelt element in a series' varies"];
+    const def = original();
+    for (const name of picked) cases.find((c) => c.name === name)!.edit(def);
+    const e = errorOf(() => compileRuleFile(def, FILE));
+    expect(e.problems.map((p) => p.rule)).toEqual([
+      'parameters.feverCel.unit',
+      'bands.il6Tier[1]',
+      'findings[0] (il6-interference).card.guidance[0].source',
+      'findings[5] (il6-hscrp).card.variants.no-hscrp',
+      'findings[6] (il6-metabolic).when[0].subject.lacks',
+      expect.stringMatching(/^notes\[\d+\]\.when\[0\] \(for il6-persistent\)\.varies$/) as unknown,
+    ]);
+    expect(e.rule).toBe('parameters.feverCel.unit');
+    expect(e.message.split('\n')).toHaveLength(6);
+  });
+
+  it('reports every schema problem of a file: one per mistake, alternatives of one clause joined', () => {
+    const picked = ['a malformed duration', 'an unknown key'];
+    const def = original();
+    for (const name of picked) cases.find((c) => c.name === name)!.edit(def);
+    (def.findings[4]!.when[0] as unknown as Record<string, unknown>).seriess = 'eligible';
+    const e = errorOf(() => compileRuleFile(def, FILE));
+    expect(e.problems).toEqual([
+      { rule: 'parameters.stayWindow.value', reason: expect.stringMatching(/^must be a number or must be a duration such as "14 days"/) as unknown },
+      { rule: 'facts.il6.lookbak', reason: 'unknown key' },
+      { rule: expect.stringMatching(/^findings\[4\]\.when\[0\]/) as unknown, reason: expect.any(String) as unknown },
+    ]);
   });
 
   it('an element only some of a fact\'s resource types have is not an error (MedicationStatement has no intent)', () => {

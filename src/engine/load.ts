@@ -1,7 +1,8 @@
 /**
  * Loads a rule file: parse YAML, validate against the JSON Schema, check every reference, compile every
  * FHIRPath expression (once, R4 model), and resolve parameters for each profile. Any problem throws a
- * {@link RuleFileError} naming the file, the rule and the reason, so a broken rule file stops start-up.
+ * {@link RuleFileError} naming the file, and the rule and the reason of every problem found, so a broken rule
+ * file stops start-up and one run of `validate-rules` lists everything to fix.
  */
 import { readFileSync } from 'node:fs';
 import Ajv from 'ajv';
@@ -28,15 +29,34 @@ import { formatDuration, parseDuration, type Duration } from './time';
 import { convert, unitProblem } from './units';
 import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
 
-/** Thrown when a rule file cannot be used. `rule` locates the problem (`facts.il6.time[0]`, `findings[2]`). */
+/** One problem of a rule file: where (`facts.il6.time[0]`, `findings[2] (il6-trend).when[1]`) and why. */
+export interface RuleProblem {
+  rule: string;
+  reason: string;
+}
+
+/**
+ * Thrown when a rule file cannot be used. `rule` and `reason` are its first problem; `problems` holds every
+ * problem found (the first included), one line each in the message.
+ */
 export class RuleFileError extends Error {
+  readonly problems: readonly RuleProblem[];
+
   constructor(
     readonly file: string,
     readonly rule: string,
     readonly reason: string,
+    more: readonly RuleProblem[] = [],
   ) {
-    super(`${file}: ${rule}: ${reason}`);
+    const problems = [{ rule, reason }, ...more];
+    super(problems.map((p) => `${file}: ${p.rule}: ${p.reason}`).join('\n'));
     this.name = 'RuleFileError';
+    this.problems = problems;
+  }
+
+  static of(file: string, problems: readonly RuleProblem[]): RuleFileError {
+    const [first, ...more] = problems;
+    return new RuleFileError(file, first!.rule, first!.reason, more);
   }
 }
 
@@ -63,29 +83,44 @@ export function loadRuleFile(file: string): RuleSet {
 }
 
 export function compileRuleFile(parsed: unknown, file: string): RuleSet {
-  if (!validateSchema(parsed)) {
-    const { where, reason } = describeSchemaErrors(validateSchema.errors ?? []);
-    throw new RuleFileError(file, where, reason);
-  }
+  if (!validateSchema(parsed)) throw RuleFileError.of(file, describeSchemaErrors(validateSchema.errors ?? []));
   return new Compiler(parsed, file).compile();
 }
 
 type SchemaError = NonNullable<typeof validateSchema.errors>[number];
 
+const UNION_KEYWORDS = ['oneOf', 'anyOf', 'if'];
+
 /**
- * Of ajv's errors, the deepest location is the one a person wants to read; where alternatives (`anyOf`)
- * all failed there, their reasons are joined ("must be a number or a duration such as \"14 days\"").
+ * One problem per independent mistake, in ajv's order. Errors inside a union (`anyOf`: a clause is one of
+ * several kinds) are one mistake, reported at the outermost union that failed; any other error is one on its own.
  */
-function describeSchemaErrors(errors: SchemaError[]): { where: string; reason: string } {
-  const real = errors.filter((e) => !['oneOf', 'anyOf', 'if'].includes(e.keyword));
+function describeSchemaErrors(errors: SchemaError[]): RuleProblem[] {
+  const unions = errors.filter((e) => UNION_KEYWORDS.includes(e.keyword)).map((e) => e.instancePath);
+  const within = (path: string, outer: string) => path === outer || path.startsWith(`${outer}/`);
+  const groups = new Map<string, SchemaError[]>();
+  for (const e of errors) {
+    const union = unions.filter((u) => within(e.instancePath, u)).sort((a, b) => a.length - b.length)[0];
+    const key = union !== undefined ? `union ${union}` : `${e.instancePath} ${e.keyword} ${JSON.stringify(e.params)}`;
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  return [...groups.values()].map(describeOne);
+}
+
+/**
+ * Of one mistake's errors, the deepest location is the one a person wants to read; where alternatives
+ * (`anyOf`) all failed there, their reasons are joined ("must be a number or a duration such as \"14 days\"").
+ */
+function describeOne(errors: SchemaError[]): RuleProblem {
+  const real = errors.filter((e) => !UNION_KEYWORDS.includes(e.keyword));
   const pool = real.length > 0 ? real : errors;
   const deepest = pool.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a));
   const extra = deepest.keyword === 'additionalProperties' ? String((deepest.params as { additionalProperty: string }).additionalProperty) : deepest.keyword === 'required' ? String((deepest.params as { missingProperty: string }).missingProperty) : undefined;
-  const where = pointerToPath(deepest.instancePath, extra);
-  if (deepest.keyword === 'additionalProperties') return { where, reason: 'unknown key' };
-  if (deepest.keyword === 'required') return { where, reason: 'is required' };
+  const rule = pointerToPath(deepest.instancePath, extra);
+  if (deepest.keyword === 'additionalProperties') return { rule, reason: 'unknown key' };
+  if (deepest.keyword === 'required') return { rule, reason: 'is required' };
   const reasons = [...new Set(pool.filter((e) => e.instancePath === deepest.instancePath).map(friendly))];
-  return { where, reason: reasons.join(' or ') };
+  return { rule, reason: reasons.join(' or ') };
 }
 
 function friendly(e: SchemaError): string {
@@ -96,6 +131,12 @@ function friendly(e: SchemaError): string {
   return e.message ?? 'is invalid';
 }
 
+/** Thrown (and caught by `Compiler.part`) when a part refers to something whose own definition had a problem. */
+const DEPENDS_ON_BROKEN = Symbol('depends on a broken definition');
+
+/** What a part of the file defines, so that what refers to it is not reported again when it is broken. */
+type Defined = 'codeSet' | 'parameter' | 'band' | 'fact' | 'relation' | 'set' | 'finding';
+
 class Compiler {
   private readonly fhirpathCache = new Map<string, Compiled>();
   /** Expression and resource types whose element names were checked (once, not once per profile). */
@@ -104,6 +145,10 @@ class Compiler {
   private readonly findingSelections = new Map<string, Map<string, string>>();
   private readonly knownVars: Set<string>;
   private readonly codeSets: Record<string, CodeSetMatcher> = {};
+  /** Every problem found so far: after one, the compiler goes on with the next part of the file. */
+  private readonly problems: RuleProblem[] = [];
+  /** Definitions that had a problem (`fact:il6`), so that what refers to them is not reported as well. */
+  private readonly broken = new Set<string>();
 
   constructor(
     private readonly def: RuleFile,
@@ -118,29 +163,66 @@ class Compiler {
     throw new RuleFileError(this.file, rule, reason);
   }
 
+  /** Fails on a reference to something undefined, or abandons the part quietly when its definition was broken. */
+  private missing(kind: Defined, name: string, rule: string, reason: string): never {
+    if (this.broken.has(`${kind}:${name}`)) throw DEPENDS_ON_BROKEN;
+    return this.fail(rule, reason);
+  }
+
+  /**
+   * Runs one part of the file (a fact, a relation, a finding…). A problem in it is recorded, the part is left
+   * out, and `defines` (what the part defines) is marked broken; the compiler goes on with the next part.
+   */
+  private part<T>(fn: () => T, defines?: `${Defined}:${string}`): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (err !== DEPENDS_ON_BROKEN) {
+        if (!(err instanceof RuleFileError)) throw err;
+        // Facts are compiled once per profile: the same problem is reported once.
+        for (const p of err.problems) if (!this.problems.some((q) => q.rule === p.rule && q.reason === p.reason)) this.problems.push(p);
+      }
+      if (defines) this.broken.add(defines);
+      return undefined;
+    }
+  }
+
   compile(): RuleSet {
     const d = this.def;
     for (const name of Object.keys(d.codeSets)) {
-      if (name in d.parameters) this.fail(`codeSets.${name}`, 'a parameter has the same name');
-      this.codeSets[name] = new CodeSetMatcher(name, d.codeSets[name]!);
+      this.part(() => {
+        if (name in d.parameters) this.fail(`codeSets.${name}`, 'a parameter has the same name');
+        this.codeSets[name] = new CodeSetMatcher(name, d.codeSets[name]!);
+      }, `codeSet:${name}`);
     }
     for (const [name, p] of Object.entries(d.parameters)) {
-      if (p.source && !(p.source in d.sources)) this.fail(`parameters.${name}.source`, `unknown source "${p.source}"`);
-      const problem = p.unit === undefined ? undefined : unitProblem(p.unit);
-      if (problem) this.fail(`parameters.${name}.unit`, `"${p.unit}" is not a UCUM unit: ${problem}`);
+      this.part(() => {
+        if (p.source && !(p.source in d.sources)) this.fail(`parameters.${name}.source`, `unknown source "${p.source}"`);
+        const problem = p.unit === undefined ? undefined : unitProblem(p.unit);
+        if (problem) this.fail(`parameters.${name}.unit`, `"${p.unit}" is not a UCUM unit: ${problem}`);
+      }, `parameter:${name}`);
     }
     for (const [name, f] of Object.entries(d.facts)) {
-      const problem = f.value ? unitProblem(f.value.unit) : undefined;
-      if (problem) this.fail(`facts.${name}.value.unit`, `"${f.value!.unit}" is not a UCUM unit: ${problem}`);
+      this.part(() => {
+        const problem = f.value ? unitProblem(f.value.unit) : undefined;
+        if (problem) this.fail(`facts.${name}.value.unit`, `"${f.value!.unit}" is not a UCUM unit: ${problem}`);
+      }, `fact:${name}`);
     }
     const profileDefs = { default: { description: 'Default thresholds.', parameters: {} }, ...(d.profiles ?? {}) };
     const profiles: Record<string, Profile> = {};
     for (const [name, pdef] of Object.entries(profileDefs)) {
       for (const key of Object.keys(pdef.parameters)) {
-        if (!(key in d.parameters)) this.fail(`profiles.${name}.parameters.${key}`, 'not a parameter of this rule file');
+        this.part(() => {
+          if (!(key in d.parameters)) this.fail(`profiles.${name}.parameters.${key}`, 'not a parameter of this rule file');
+        });
       }
+      // What is broken in one profile (a parameter of the wrong kind) may be fine in the next.
+      const brokenBefore = [...this.broken];
       profiles[name] = this.compileProfile(name, pdef.description, pdef.parameters);
+      this.broken.clear();
+      for (const b of brokenBefore) this.broken.add(b);
     }
+    if (this.problems.length > 0) throw RuleFileError.of(this.file, this.problems);
     return { file: this.file, def: d, id: d.id, version: d.version, expressions: [...this.fhirpathCache.keys()], codeSets: this.codeSets, profiles };
   }
 
@@ -149,33 +231,43 @@ class Compiler {
     const durations: Record<string, Duration> = {};
     const display: Record<string, string> = {};
     for (const [key, p] of Object.entries(this.def.parameters)) {
-      const raw = key in overrides ? overrides[key]! : p.value;
-      const where = key in overrides ? `profiles.${name}.parameters.${key}` : `parameters.${key}`;
-      if (typeof raw === 'number') {
-        numbers[key] = raw;
-        display[key] = String(raw);
-      } else {
-        const dur = parseDuration(raw) ?? this.fail(where, `"${raw}" is not a duration such as "14 days"`);
-        durations[key] = dur;
-        display[key] = formatDuration(dur);
-      }
-      if (typeof p.value !== typeof raw) this.fail(where, `must be a ${typeof p.value === 'number' ? 'number' : 'duration'}, like the default`);
+      this.part(() => {
+        const raw = key in overrides ? overrides[key]! : p.value;
+        const where = key in overrides ? `profiles.${name}.parameters.${key}` : `parameters.${key}`;
+        if (typeof p.value !== typeof raw) this.fail(where, `must be a ${typeof p.value === 'number' ? 'number' : 'duration'}, like the default`);
+        if (typeof raw === 'number') {
+          numbers[key] = raw;
+          display[key] = String(raw);
+        } else {
+          const dur = parseDuration(raw) ?? this.fail(where, `"${raw}" is not a duration such as "14 days"`);
+          durations[key] = dur;
+          display[key] = formatDuration(dur);
+        }
+      }, `parameter:${key}`);
     }
     const ctx: ProfileContext = { numbers, durations };
     const bands: Record<string, Band[]> = {};
     for (const [bname, list] of Object.entries(this.def.bands ?? {})) {
-      bands[bname] = list.map((b, i) => {
-        const at = `bands.${bname}[${i}]`;
-        const band: Band = { name: b.name };
-        if (b.below !== undefined) band.below = this.num(b.below, ctx, `${at}.below`);
-        if (b.atMost !== undefined) band.atMost = this.num(b.atMost, ctx, `${at}.atMost`);
-        const last = i === list.length - 1;
-        if (last !== (band.below === undefined && band.atMost === undefined)) this.fail(at, last ? 'the last band must have no limit' : 'needs a limit (below or atMost)');
-        return band;
-      });
+      const compiled = this.part(
+        () =>
+          list.map((b, i) => {
+            const at = `bands.${bname}[${i}]`;
+            const band: Band = { name: b.name };
+            if (b.below !== undefined) band.below = this.num(b.below, ctx, `${at}.below`);
+            if (b.atMost !== undefined) band.atMost = this.num(b.atMost, ctx, `${at}.atMost`);
+            const last = i === list.length - 1;
+            if (last !== (band.below === undefined && band.atMost === undefined)) this.fail(at, last ? 'the last band must have no limit' : 'needs a limit (below or atMost)');
+            return band;
+          }),
+        `band:${bname}`,
+      );
+      if (compiled) bands[bname] = compiled;
     }
     const facts: Record<string, CompiledFact> = {};
-    for (const [fname, fdef] of Object.entries(this.def.facts)) facts[fname] = this.compileFact(fname, fdef, ctx);
+    for (const [fname, fdef] of Object.entries(this.def.facts)) {
+      const fact = this.part(() => this.compileFact(fname, fdef, ctx), `fact:${fname}`);
+      if (fact) facts[fname] = fact;
+    }
     const codeIndexes: Profile['codeIndexes'] = [];
     for (const fact of Object.values(facts)) {
       if (!fact.code) continue;
@@ -186,50 +278,60 @@ class Compiler {
     }
     const relations: Record<string, CompiledRelation> = {};
     for (const [rname, r] of Object.entries(this.def.relations ?? {})) {
-      if (!(r.of in facts)) this.fail(`relations.${rname}.of`, `unknown fact "${r.of}"`);
-      if (rname in facts) this.fail(`relations.${rname}`, 'a fact has the same name');
-      relations[rname] = {
-        name: rname,
-        of: r.of,
-        rules: r.rules.map((rule, i) => {
-          const at = `relations.${rname}.rules[${i}]`;
-          if (!(rule.fact in facts)) this.fail(`${at}.fact`, `unknown fact "${rule.fact}"`);
-          return {
-            fact: rule.fact,
-            label: rule.label,
-            where: rule.where ? this.itemTest(rule.where, ctx, `${at}.where`, { fact: rule.fact, relationsOf: undefined }) : undefined,
-            window: { before: this.dur(rule.window.before, ctx, `${at}.window.before`), after: this.dur(rule.window.after, ctx, `${at}.window.after`), match: rule.window.match },
-          };
-        }),
-      };
+      const relation = this.part((): CompiledRelation => {
+        if (!(r.of in facts)) this.missing('fact', r.of, `relations.${rname}.of`, `unknown fact "${r.of}"`);
+        if (rname in facts) this.fail(`relations.${rname}`, 'a fact has the same name');
+        return {
+          name: rname,
+          of: r.of,
+          rules: r.rules.map((rule, i) => {
+            const at = `relations.${rname}.rules[${i}]`;
+            if (!(rule.fact in facts)) this.missing('fact', rule.fact, `${at}.fact`, `unknown fact "${rule.fact}"`);
+            return {
+              fact: rule.fact,
+              label: rule.label,
+              where: rule.where ? this.itemTest(rule.where, ctx, `${at}.where`, { fact: rule.fact, relationsOf: undefined }) : undefined,
+              window: { before: this.dur(rule.window.before, ctx, `${at}.window.before`), after: this.dur(rule.window.after, ctx, `${at}.window.after`), match: rule.window.match },
+            };
+          }),
+        };
+      }, `relation:${rname}`);
+      if (relation) relations[rname] = relation;
     }
     const sets: Record<string, CompiledSet> = {};
     for (const [sname, s] of Object.entries(this.def.sets ?? {})) {
-      if (sname in facts || sname in relations) this.fail(`sets.${sname}`, 'a fact or relation has the same name');
-      if (!(s.from in facts)) this.fail(`sets.${sname}.from`, `unknown fact "${s.from}"`);
-      for (const w of s.without ?? []) {
-        if (relations[w]?.of !== s.from) this.fail(`sets.${sname}.without`, `"${w}" is not a relation of fact "${s.from}"`);
-      }
-      sets[sname] = { name: sname, from: s.from, without: s.without ?? [] };
+      const set = this.part((): CompiledSet => {
+        if (sname in facts || sname in relations) this.fail(`sets.${sname}`, 'a fact or relation has the same name');
+        if (!(s.from in facts)) this.missing('fact', s.from, `sets.${sname}.from`, `unknown fact "${s.from}"`);
+        for (const w of s.without ?? []) {
+          if (relations[w]?.of !== s.from) this.missing('relation', w, `sets.${sname}.without`, `"${w}" is not a relation of fact "${s.from}"`);
+        }
+        return { name: sname, from: s.from, without: s.without ?? [] };
+      }, `set:${sname}`);
+      if (set) sets[sname] = set;
     }
     const scope: Scope = { facts, relations, sets, ctx, findingCodes: [], names: new Map() };
-    const findings: CompiledFinding[] = this.def.findings.map((f, i) => this.compileFinding(f, i, scope));
+    const findings: CompiledFinding[] = [];
+    this.def.findings.forEach((f, i) => {
+      const finding = this.part(() => this.compileFinding(f, i, scope), `finding:${f.code}`);
+      if (finding) findings.push(finding);
+    });
     this.compileNotes(findings, scope);
-    const chart = this.def.chart ? this.compileChart(this.def.chart, facts, relations, bands) : undefined;
+    const chart = this.def.chart ? this.part(() => this.compileChart(this.def.chart!, facts, relations, bands)) : undefined;
     return { name, description, numbers, durations, display, bands, facts, codeIndexes, relations, sets, findings, ...(chart ? { chart } : {}) };
   }
 
   /** The preview chart: plotted facts need values, marks must be relations of the series fact. */
   private compileChart(c: ChartDef, facts: Record<string, CompiledFact>, relations: Record<string, CompiledRelation>, bands: Record<string, Band[]>): CompiledChart {
     const plotted = (fact: string, label: string | undefined, at: string) => {
-      const f = facts[fact] ?? this.fail(at, `unknown fact "${fact}"`);
+      const f = facts[fact] ?? this.missing('fact', fact, at, `unknown fact "${fact}"`);
       if (!f.value) this.fail(at, `fact "${fact}" has no value to plot`);
       return { fact, label: label ?? fact, unit: f.value.unit };
     };
     const out: CompiledChart = { title: c.title, series: plotted(c.series, c.seriesLabel, 'chart.series'), mark: [] };
-    if (c.bands) out.bands = { name: c.bands, bands: bands[c.bands] ?? this.fail('chart.bands', `unknown band "${c.bands}"`) };
+    if (c.bands) out.bands = { name: c.bands, bands: bands[c.bands] ?? this.missing('band', c.bands, 'chart.bands', `unknown band "${c.bands}"`) };
     (c.mark ?? []).forEach((m, i) => {
-      if (relations[m.relation]?.of !== c.series) this.fail(`chart.mark[${i}].relation`, `"${m.relation}" is not a relation of fact "${c.series}"`);
+      if (relations[m.relation]?.of !== c.series) this.missing('relation', m.relation, `chart.mark[${i}].relation`, `"${m.relation}" is not a relation of fact "${c.series}"`);
       if (m.flag === 'excluded' || out.mark.some((x) => x.flag === m.flag)) this.fail(`chart.mark[${i}].flag`, `flag "${m.flag}" is already used`);
       out.mark.push({ relation: m.relation, flag: m.flag });
     });
@@ -245,23 +347,26 @@ class Compiler {
   private compileNotes(findings: CompiledFinding[], scope: Scope): void {
     (this.def.notes ?? []).forEach((n, i) => {
       const at = `notes[${i}]`;
-      if (!(n.source in this.def.sources)) this.fail(`${at}.source`, `unknown source "${n.source}"`);
-      for (const code of n.for ?? []) if (!findings.some((f) => f.code === code)) this.fail(`${at}.for`, `unknown finding "${code}"`);
-      for (const f of findings) {
-        if (n.for && !n.for.includes(f.code)) continue;
-        if (!f.subject && !n.for && n.when.some(needsSubject)) continue;
-        const local: Scope = { ...scope, names: new Map(this.findingSelections.get(f.code)), subjectFact: f.subject ? this.source(f.subject, scope, `${at}`) : undefined };
-        f.notes.push({
-          text: n.text,
-          source: n.source,
-          when: n.when.map((c, j) => this.clause(c, local, `${at}.when[${j}] (for ${f.code})`)),
-          withholdSuggestions: n.withholdSuggestions === true,
-        });
-      }
+      this.part(() => {
+        if (!(n.source in this.def.sources)) this.fail(`${at}.source`, `unknown source "${n.source}"`);
+        for (const code of n.for ?? []) if (!findings.some((f) => f.code === code)) this.missing('finding', code, `${at}.for`, `unknown finding "${code}"`);
+        for (const f of findings) {
+          if (n.for && !n.for.includes(f.code)) continue;
+          if (!f.subject && !n.for && n.when.some(needsSubject)) continue;
+          const local: Scope = { ...scope, names: new Map(this.findingSelections.get(f.code)), subjectFact: f.subject ? this.source(f.subject, scope, `${at}`) : undefined };
+          f.notes.push({
+            text: n.text,
+            source: n.source,
+            when: n.when.map((c, j) => this.clause(c, local, `${at}.when[${j}] (for ${f.code})`)),
+            withholdSuggestions: n.withholdSuggestions === true,
+          });
+        }
+      });
     });
   }
 
   private compileFact(name: string, f: FactDef, ctx: ProfileContext): CompiledFact {
+    if (this.broken.has(`fact:${name}`)) throw DEPENDS_ON_BROKEN; // its unit was reported
     const at = `facts.${name}`;
     const on = f.resourceTypes;
     if (f.band && !(f.band in (this.def.bands ?? {}))) this.fail(`${at}.band`, `unknown band "${f.band}"`);
@@ -269,7 +374,7 @@ class Compiler {
     if (f.band) this.def.bands![f.band]!.forEach((b, i) => this.checkThresholdUnits(b, name, `bands.${f.band}[${i}] (band of fact ${name})`));
     let code: CompiledFact['code'];
     if (f.code) {
-      const sets = f.code.in.map((s) => this.codeSets[s] ?? this.fail(`${at}.code.in`, `unknown code set "${s}"`));
+      const sets = f.code.in.map((s) => this.codeSets[s] ?? this.missing('codeSet', s, `${at}.code.in`, `unknown code set "${s}"`));
       code = { path: f.code.path, compiled: this.fhirpath(f.code.path, `${at}.code.path`, on), sets };
     }
     return {
@@ -334,16 +439,16 @@ class Compiler {
     for (const e of card.evidence ?? []) if (e !== 'subject' && !local.names.has(e)) this.fail(`${at}.card.evidence`, `"${e}" is not a selection of this finding`);
     if ((card.evidence ?? []).includes('subject') && !f.subject) this.fail(`${at}.card.evidence`, 'this finding has no subject');
     for (const r of card.showRelations ?? []) {
-      if (scope.relations[r]?.of !== local.subjectFact) this.fail(`${at}.card.showRelations`, `"${r}" is not a relation of the subject`);
+      if (scope.relations[r]?.of !== local.subjectFact) this.missing('relation', r, `${at}.card.showRelations`, `"${r}" is not a relation of the subject`);
     }
-    for (const x of card.reportExclusions ?? []) if (!(x in scope.facts)) this.fail(`${at}.card.reportExclusions`, `unknown fact "${x}"`);
+    for (const x of card.reportExclusions ?? []) if (!(x in scope.facts)) this.missing('fact', x, `${at}.card.reportExclusions`, `unknown fact "${x}"`);
     let checklist: CompiledFinding['card']['checklist'];
     if (card.checklist) {
       checklist = {
         ...card.checklist,
         items: card.checklist.items.map((item, i) => {
           const w = `${at}.card.checklist.items[${i}]`;
-          if (!(item.knownFrom in scope.facts)) this.fail(`${w}.knownFrom`, `unknown fact "${item.knownFrom}"`);
+          if (!(item.knownFrom in scope.facts)) this.missing('fact', item.knownFrom, `${w}.knownFrom`, `unknown fact "${item.knownFrom}"`);
           return { ...item, compiledWhen: item.when ? this.clause(item.when, { ...local, names: new Map(local.names) }, `${w}.when`) : undefined };
         }),
       };
@@ -375,7 +480,8 @@ class Compiler {
     if (name in scope.sets) return scope.sets[name]!.from;
     const named = scope.names.get(name);
     if (named) return named;
-    return this.fail(where, `unknown fact, set or selection "${name}"`);
+    if (this.broken.has(`set:${name}`)) throw DEPENDS_ON_BROKEN;
+    return this.missing('fact', name, where, `unknown fact, set or selection "${name}"`);
   }
 
   private clause(c: Clause, scope: Scope, at: string): CompiledClause {
@@ -425,7 +531,7 @@ class Compiler {
     }
     if ('patient' in c) return { kind: 'patient', test: this.fhirpath(c.patient, `${at}.patient`, ['Patient']) };
     if ('finding' in c) {
-      if (!scope.findingCodes.includes(c.finding)) this.fail(`${at}.finding`, `"${c.finding}" is not a finding listed before this one`);
+      if (!scope.findingCodes.includes(c.finding)) this.missing('finding', c.finding, `${at}.finding`, `"${c.finding}" is not a finding listed before this one`);
       return { kind: 'finding', code: c.finding };
     }
     if ('not' in c) return { kind: 'not', clause: this.clause(c.not, { ...scope, names: new Map(scope.names) }, `${at}.not`) };
@@ -445,7 +551,7 @@ class Compiler {
       const rel = t[key];
       if (rel === undefined) continue;
       const relations = opts.scope?.relations ?? {};
-      if (relations[rel]?.of !== opts.relationsOf || !opts.relationsOf) this.fail(`${at}.${key}`, `"${rel}" is not a relation of these items`);
+      if (relations[rel]?.of !== opts.relationsOf || !opts.relationsOf) this.missing('relation', rel, `${at}.${key}`, `"${rel}" is not a relation of these items`);
       out[key] = rel;
     }
     if (t.within) out.within = this.dur(t.within, ctx, `${at}.within`);
@@ -462,10 +568,10 @@ class Compiler {
    */
   private checkThresholdUnits(t: Partial<Record<'above' | 'atLeast' | 'below' | 'atMost', number | string>>, fact: string, at: string): void {
     const factUnit = this.def.facts[fact]?.value?.unit;
-    if (factUnit === undefined) return;
+    if (factUnit === undefined || this.broken.has(`fact:${fact}`)) return;
     for (const k of ['above', 'atLeast', 'below', 'atMost'] as const) {
       const ref = t[k];
-      if (typeof ref !== 'string' || !ref.startsWith('$')) continue;
+      if (typeof ref !== 'string' || !ref.startsWith('$') || this.broken.has(`parameter:${ref.slice(1)}`)) continue;
       const unit = this.def.parameters[ref.slice(1)]?.unit;
       if (unit !== undefined && unit !== factUnit) this.fail(`${at}.${k}`, `parameter ${ref} is in ${unit}, but the values of fact "${fact}" are in ${factUnit}; values and thresholds are compared as numbers: give it in ${factUnit}`);
     }
@@ -484,7 +590,7 @@ class Compiler {
     const name = ref.slice(1);
     if (name in ctx.numbers) return ctx.numbers[name]!;
     if (name in ctx.durations) return this.fail(at, `parameter ${ref} is a duration, a number is needed`);
-    return this.fail(at, `unknown parameter ${ref}`);
+    return this.missing('parameter', name, at, `unknown parameter ${ref}`);
   }
 
   private dur(ref: string, ctx: ProfileContext, at: string): Duration {
@@ -492,7 +598,7 @@ class Compiler {
     const name = ref.slice(1);
     if (name in ctx.durations) return ctx.durations[name]!;
     if (name in ctx.numbers) return this.fail(at, `parameter ${ref} is a number, a duration is needed`);
-    return this.fail(at, `unknown parameter ${ref}`);
+    return this.missing('parameter', name, at, `unknown parameter ${ref}`);
   }
 
   /** A fact's accepted units: each must convert to the fact's unit (a typo would otherwise exclude every result). */

@@ -9,17 +9,19 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { CdsServiceDefinition } from '../cds-hooks/types';
 import { schemaIssues } from '../cds-hooks/validation';
-import { loadRuleFile, RuleFileError } from '../engine/load';
+import { loadRuleFile, RuleFileError, type RuleProblem } from '../engine/load';
 import type { RuleSet } from '../engine/model';
 import { templateTokens, tokenProblem } from '../prefetch/template';
 
+/** `field` and `reason` are the first problem of `file`; a rule file may have more (`more`), one line each in the message. */
 export class ServiceLoadError extends Error {
   constructor(
     readonly file: string,
     readonly field: string,
     readonly reason: string,
+    readonly more: readonly RuleProblem[] = [],
   ) {
-    super(`${file}: ${field}: ${reason}`);
+    super([{ rule: field, reason }, ...more].map((p) => `${file}: ${p.rule}: ${p.reason}`).join('\n'));
     this.name = 'ServiceLoadError';
   }
 }
@@ -97,7 +99,7 @@ export function loadService(dir: string, folder: string, opts: LoadServicesOptio
   try {
     ruleSet = loadRuleFile(rulesFile);
   } catch (err) {
-    if (err instanceof RuleFileError) throw new ServiceLoadError(err.file, err.rule, err.reason);
+    if (err instanceof RuleFileError) throw new ServiceLoadError(err.file, err.rule, err.reason, err.problems.slice(1));
     throw err;
   }
   if (ruleSet.id !== def.id) throw new ServiceLoadError(rulesFile, 'id', `"${ruleSet.id}" must equal the service id "${def.id}"`);

@@ -93,29 +93,35 @@ it('validate-rules: exit 0 with one line per service for good rule files', async
   expect(more.stdout).toContain('ok    cds-services/il6-inflammation/rules.yaml');
 });
 
-it('validate-rules: exit 1 with file: rule: reason for each broken rule file', async () => {
+it('validate-rules: exit 1 with file: rule: reason for every problem of each broken rule file', async () => {
   const dir = path.join(tmp, 'services');
   cpSync(path.join(ROOT, 'cds-services'), dir, { recursive: true });
   cpSync(path.join(ROOT, 'test/fixtures/services/hscrp-advisor'), path.join(dir, 'hscrp-advisor'), { recursive: true });
   const il6 = path.join(dir, 'il6-inflammation', 'rules.yaml');
-  writeFileSync(il6, readFileSync(il6, 'utf8').replace('.ofType(dateTime)', '.ofTipe(dateTime)'));
+  // Two mistakes in one file: both are reported in one run.
+  writeFileSync(il6, readFileSync(il6, 'utf8').replace('.ofType(dateTime)', '.ofTipe(dateTime)').replace('{ value: 38.0, unit: Cel,', '{ value: 38.0, unit: Cell,'));
   const hscrp = path.join(dir, 'hscrp-advisor', 'rules.yaml');
   writeFileSync(hscrp, `${readFileSync(hscrp, 'utf8')}\nunexpectedSection: true\n`);
 
   const bad = await runNode([CLI_JS, 'validate-rules', dir]);
   expect(bad.code).toBe(1);
   const lines = bad.stderr.trim().split('\n');
-  expect(lines).toHaveLength(3);
+  expect(lines).toHaveLength(4);
   expect(lines[0]).toMatch(new RegExp(`^${escape(hscrp)}: \\S+: .+`));
   expect(lines[0]).toContain('unexpectedSection');
-  expect(lines[1]).toMatch(new RegExp(`^${escape(il6)}: facts\\.[\\w.]+\\[\\d+\\]: .*ofTipe`));
-  expect(lines[2]).toBe('2 of 2 failed.');
+  expect(lines[1]).toBe(`${il6}: parameters.feverCel.unit: "Cell" is not a UCUM unit: Cell is not a valid UCUM code.`);
+  expect(lines[2]).toMatch(new RegExp(`^${escape(il6)}: facts\\.[\\w.]+\\[\\d+\\]: .*ofTipe`));
+  expect(lines[3]).toBe('2 of 2 failed.');
 
   const json = await runNode([CLI_JS, 'validate-rules', '--json', il6]);
   expect(json.code).toBe(1);
-  const result = JSON.parse(json.stdout) as { ok: boolean; checks: { ok: boolean; file: string; rule: string; reason: string }[] };
+  const result = JSON.parse(json.stdout) as { ok: boolean; checks: { ok: boolean; file: string; rule: string; reason: string; problems: unknown[] }[] };
   expect(result.ok).toBe(false);
-  expect(result.checks[0]).toMatchObject({ ok: false, file: il6, reason: expect.stringContaining('ofTipe') });
+  expect(result.checks[0]).toMatchObject({ ok: false, file: il6, rule: 'parameters.feverCel.unit' });
+  expect(result.checks[0]!.problems).toEqual([
+    { rule: 'parameters.feverCel.unit', reason: expect.stringContaining('"Cell" is not a UCUM unit') },
+    { rule: expect.stringMatching(/^facts\./) as unknown, reason: expect.stringContaining('ofTipe') },
+  ]);
 });
 
 describe('feedback-summary reads an existing store only', () => {

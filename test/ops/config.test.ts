@@ -4,7 +4,7 @@
  * message naming it — in `loadConfig`, and through the compiled service (`node dist/src/main.js`): exit code 2,
  * one line on stderr, no stack trace, nothing listening.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,5 +99,19 @@ describe('the compiled service refuses to start with a bad setting', () => {
     const run = await runNode([MAIN_JS], { env: { IL6_CDS_CONFIG: path.join(tmp, 'nope.json') }, timeoutMs: 20_000 });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^il6-cds: configuration error: IL6_CDS_CONFIG names .*nope\.json, which cannot be read/);
+  });
+
+  it('a broken rule file → exit 2 with every problem of it, one line each, no stack trace', async () => {
+    const dir = path.join(tmp, 'services');
+    cpSync(path.join(ROOT, 'cds-services'), dir, { recursive: true });
+    const rules = path.join(dir, 'il6-inflammation', 'rules.yaml');
+    writeFileSync(rules, readFileSync(rules, 'utf8').replace('{ value: 38.0, unit: Cel,', '{ value: 38.0, unit: Cell,').replace('.ofType(dateTime)', '.ofTipe(dateTime)'));
+    const run = await runNode([MAIN_JS], { env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', CDS_SERVICES_DIR: dir }, timeoutMs: 20_000 });
+    expect(run.code).toBe(2);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      `il6-cds: cannot load CDS services: ${rules}: parameters.feverCel.unit: "Cell" is not a UCUM unit: Cell is not a valid UCUM code.`,
+      expect.stringMatching(new RegExp(`^${rules.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: facts\\.\\w+\\.time\\[0\\]: .*ofTipe`)) as unknown,
+    ]);
   });
 });

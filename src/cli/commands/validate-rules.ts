@@ -1,8 +1,8 @@
 /**
  * `il6-cds validate-rules [paths…]`: the start-up checks of rule files without starting the service. A path
  * is a rule file (`*.yaml`), a service folder (`discovery.json` + `rules.yaml`) or a folder of service folders;
- * default: the configured CDS_SERVICES_DIR. Every problem is printed as `file: rule: reason` on stderr and the
- * command exits 1; all good prints one line per service and exits 0.
+ * default: the configured CDS_SERVICES_DIR. Every problem of every file is printed as `file: rule: reason` on
+ * stderr and the command exits 1; all good prints one line per service and exits 0.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -19,10 +19,11 @@ export interface RuleCheck {
   version?: string;
   profiles?: string[];
   findings?: number;
-  /** When not ok: where and why. */
+  /** When not ok: where and why (the first problem; `problems` lists them all, this one first). */
   file?: string;
   rule?: string;
   reason?: string;
+  problems?: { rule: string; reason: string }[];
 }
 
 export interface ValidateOptions {
@@ -65,7 +66,7 @@ export async function runValidateRules(opts: ValidateOptions, io: CliIo = proces
   else {
     for (const c of checks) {
       if (c.ok) io.out(`ok    ${c.path}  (${c.id} ${c.version}; profiles ${c.profiles!.join(', ')}; ${c.findings} findings)`);
-      else io.err(`${c.file}: ${c.rule}: ${c.reason}`);
+      else for (const p of c.problems ?? [c]) io.err(`${c.file}: ${p.rule}: ${p.reason}`);
     }
     const bad = checks.filter((c) => !c.ok).length;
     if (bad > 0) io.err(`${bad} of ${checks.length} failed.`);
@@ -92,7 +93,7 @@ function checkRuleFile(file: string, { loadRuleFile, RuleFileError }: Engine): R
   try {
     return ok(rel(file), loadRuleFile(file));
   } catch (err) {
-    if (err instanceof RuleFileError) return { path: rel(file), ok: false, file: rel(err.file), rule: err.rule, reason: err.reason };
+    if (err instanceof RuleFileError) return failed(file, err.file, err.problems);
     throw err;
   }
 }
@@ -101,9 +102,14 @@ function checkServiceFolder(dir: string, { loadService, ServiceLoadError }: Engi
   try {
     return ok(rel(dir), loadService(dir, path.basename(dir), { profile: 'default' }).ruleSet);
   } catch (err) {
-    if (err instanceof ServiceLoadError) return { path: rel(dir), ok: false, file: rel(err.file), rule: err.field, reason: err.reason };
+    if (err instanceof ServiceLoadError) return failed(dir, err.file, [{ rule: err.field, reason: err.reason }, ...err.more]);
     throw err;
   }
+}
+
+function failed(checked: string, file: string, problems: readonly { rule: string; reason: string }[]): RuleCheck {
+  const [first] = problems;
+  return { path: rel(checked), ok: false, file: rel(file), rule: first!.rule, reason: first!.reason, problems: [...problems] };
 }
 
 function ok(p: string, rs: RuleSet): RuleCheck {
