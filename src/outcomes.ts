@@ -62,6 +62,11 @@ export function notFound(diagnostics: string): OperationOutcomeError {
   return new OperationOutcomeError(404, outcome([{ code: 'not-found', diagnostics }]));
 }
 
+/** 422: the request is well formed, but the data it points to cannot be used (the preview's FHIR-server patient). */
+export function unprocessable(diagnostics: string): OperationOutcomeError {
+  return new OperationOutcomeError(422, outcome([{ code: 'processing', diagnostics }]));
+}
+
 /** 405: the route exists but not for this method. */
 export function methodNotAllowed(method: string, path: string): OperationOutcomeError {
   return new OperationOutcomeError(

@@ -25,7 +25,7 @@ import { PROJECT_ROOT, type Config } from '../config';
 import { buildPrefetch, FIXTURES_DIR, fixtureResources, listFixtures, type Fixture } from '../fixtures/catalog';
 import { invokeHook, type InvokeOptions } from '../hooks/invoke';
 import type { Logger } from '../logger';
-import { badRequest, notFound, OperationOutcomeError, outcome } from '../outcomes';
+import { badRequest, notFound, OperationOutcomeError, outcome, unprocessable } from '../outcomes';
 import type { CdsService, ServiceRegistry } from '../services/registry';
 import { chartData } from './chart';
 
@@ -152,9 +152,17 @@ export function previewRouter(deps: PreviewDeps): Router {
       fhirServerAllowed: deps.fhirServerAllowed ?? devDefaultFhirServers,
       onRefusedServer: (url) => deps.logger.warn({ service: service.id, fhirServer: logOrigin(url) }, 'preview: fhirServer not allowed; not contacted'),
     });
-    // A mistyped id would otherwise read as "no cards": the data was fetched, and it held no such patient.
+    // A mistyped id would otherwise read as "no cards": the data was fetched, and it held no such patient, or
+    // one the FHIR R4 screen left out (then the record needs fixing, not the id).
     if (!fixture && !result.evaluation?.patient) {
-      throw notFound(`Patient "${hookBody.context.patientId}" was not found on ${hookBody.fhirServer} (it has no Patient/${hookBody.context.patientId}): check the patient id and the FHIR base URL.`);
+      const { patientId } = hookBody.context;
+      const unreadable = result.invalidResources?.find((r) => r.resourceType === 'Patient');
+      if (unreadable) {
+        throw unprocessable(
+          `Patient "${patientId}" on ${hookBody.fhirServer} is not valid FHIR R4 (${unreadable.path}: ${unreadable.keyword}), so the rules cannot read it: correct that element of Patient/${patientId} on the FHIR server.`,
+        );
+      }
+      throw notFound(`Patient "${patientId}" was not found on ${hookBody.fhirServer} (it has no Patient/${patientId}): check the patient id and the FHIR base URL.`);
     }
     for (const e of result.ruleErrors) deps.logger.warn({ service: service.id, where: e.where, message: e.message }, 'preview: rule expression failed on a resource');
     sendJson(res, {

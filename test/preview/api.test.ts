@@ -152,6 +152,17 @@ describe('API', () => {
       expect(r.body.issue[0].diagnostics).toMatch(/Patient "il6cds-no-such-patient" was not found on .*check the patient id/);
     });
 
+    it('answers 422 naming the element when the FHIR server\'s patient is not valid FHIR R4 (not "not found")', async () => {
+      const id = 'il6cds-unreadable-patient';
+      await fhir.load({ resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { resourceType: 'Patient', id, birthDate: '1965-9-2' } as fhir4.Patient, request: { method: 'PUT', url: `Patient/${id}` } }] });
+      const r = await fire({ fhirServer: fhir.baseUrl, patientId: id });
+      expect(r.status).toBe(422);
+      expect(r.body.resourceType).toBe('OperationOutcome');
+      expect(r.body.issue[0].diagnostics).toBe(
+        `Patient "${id}" on ${fhir.baseUrl} is not valid FHIR R4 (/birthDate: pattern), so the rules cannot read it: correct that element of Patient/${id} on the FHIR server.`,
+      );
+    });
+
     it('contacts only the FHIR servers the hook allows a development caller', async () => {
       const before = fhir.requests.length;
       const r = await fire({ fhirServer: 'http://10.255.255.1/fhir', patientId: 'il6cds-combo-persistent-rising-trend' });
