@@ -81,19 +81,19 @@ export function loadService(dir: string, folder: string, opts: LoadServicesOptio
   } catch (err) {
     throw new ServiceLoadError(file, '(json)', (err as Error).message);
   }
-  const issues = schemaIssues('serviceDefinition', definition);
-  if (issues.length > 0) throw new ServiceLoadError(file, issues[0]!.expression ?? '(entry)', issues[0]!.diagnostics);
+  const problems: RuleProblem[] = schemaIssues('serviceDefinition', definition).map((i) => ({ rule: i.expression ?? '(entry)', reason: i.diagnostics }));
   const def = definition as CdsServiceDefinition;
-  if (def.id !== folder) throw new ServiceLoadError(file, 'id', `"${def.id}" must equal the folder name "${folder}"`);
-  for (const [key, template] of Object.entries(def.prefetch ?? {})) {
-    for (const token of templateTokens(template)) {
-      const problem = tokenProblem(token);
-      if (problem) throw new ServiceLoadError(file, `prefetch.${key}`, problem);
-    }
-    if (/^[a-z]+:\/\//i.test(template) || template.startsWith('/')) {
-      throw new ServiceLoadError(file, `prefetch.${key}`, 'a prefetch template is a relative FHIR query such as "Observation?patient={{context.patientId}}"');
+  if (problems.length === 0) {
+    if (def.id !== folder) problems.push({ rule: 'id', reason: `"${def.id}" must equal the folder name "${folder}"` });
+    for (const [key, template] of Object.entries(def.prefetch ?? {})) {
+      const problem = templateTokens(template).map(tokenProblem).find((p) => p !== undefined);
+      if (problem) problems.push({ rule: `prefetch.${key}`, reason: problem });
+      else if (/^[a-z]+:\/\//i.test(template) || template.startsWith('/')) {
+        problems.push({ rule: `prefetch.${key}`, reason: 'a prefetch template is a relative FHIR query such as "Observation?patient={{context.patientId}}"' });
+      }
     }
   }
+  if (problems.length > 0) throw new ServiceLoadError(file, problems[0]!.rule, problems[0]!.reason, problems.slice(1));
   const rulesFile = path.join(dir, 'rules.yaml');
   let ruleSet: RuleSet;
   try {
