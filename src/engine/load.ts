@@ -54,9 +54,10 @@ export class RuleFileError extends Error {
     this.problems = problems;
   }
 
-  static of(file: string, problems: readonly RuleProblem[]): RuleFileError {
+  /** The error (of this class or a subclass) for `problems`, the first of which becomes `rule` and `reason`. */
+  static of<T extends RuleFileError>(this: new (file: string, rule: string, reason: string, more: readonly RuleProblem[]) => T, file: string, problems: readonly RuleProblem[]): T {
     const [first, ...more] = problems;
-    return new RuleFileError(file, first!.rule, first!.reason, more);
+    return new this(file, first!.rule, first!.reason, more);
   }
 }
 

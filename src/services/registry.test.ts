@@ -49,17 +49,17 @@ it('reports every problem of a discovery entry, one line each', () => {
   const e = loadError(dir);
   const file = path.join(dir, 'discovery.json');
   expect(e.file).toBe(file);
-  expect([{ rule: e.field, reason: e.reason }, ...e.more]).toEqual([
+  expect(e.problems).toEqual([
     { rule: 'id', reason: '"crp-advisor" must equal the folder name "hscrp-advisor"' },
     { rule: 'prefetch.patient', reason: expect.stringMatching(/^\{\{context\.patient\}\} is not a patient-view prefetch token/) as unknown },
     { rule: 'prefetch.crp', reason: expect.stringMatching(/relative FHIR query/) as unknown },
   ]);
-  expect(e.message.split('\n')).toEqual([`${file}: id: ${e.reason}`, `${file}: prefetch.patient: ${e.more[0]!.reason}`, `${file}: prefetch.crp: ${e.more[1]!.reason}`]);
+  expect(e.message.split('\n')).toEqual([`${file}: id: ${e.reason}`, `${file}: prefetch.patient: ${e.problems[1]!.reason}`, `${file}: prefetch.crp: ${e.problems[2]!.reason}`]);
 });
 
 it('reports the schema problems of a discovery entry before anything else', () => {
   const e = loadError(service('hscrp-advisor', { discovery: (d) => delete d.hook }));
-  expect(e.field).toBe('hook');
+  expect(e.rule).toBe('hook');
 });
 
 it('passes on every problem of the rule file', () => {
@@ -68,6 +68,6 @@ it('passes on every problem of the rule file', () => {
   });
   const e = loadError(dir);
   expect(e.file).toBe(path.join(dir, 'rules.yaml'));
-  expect([e.field, ...e.more.map((p) => p.rule)]).toEqual(['parameters.acuteAbove.unit', 'findings[0] (hscrp-high).card.guidance[0].source']);
+  expect(e.problems.map((p) => p.rule)).toEqual(['parameters.acuteAbove.unit', 'findings[0] (hscrp-high).card.guidance[0].source']);
   expect(e.message.split('\n')).toHaveLength(2);
 });

@@ -13,15 +13,13 @@ import { loadRuleFile, RuleFileError, type RuleProblem } from '../engine/load';
 import type { RuleSet } from '../engine/model';
 import { templateTokens, tokenProblem } from '../prefetch/template';
 
-/** `field` and `reason` are the first problem of `file`; a rule file may have more (`more`), one line each in the message. */
-export class ServiceLoadError extends Error {
-  constructor(
-    readonly file: string,
-    readonly field: string,
-    readonly reason: string,
-    readonly more: readonly RuleProblem[] = [],
-  ) {
-    super([{ rule: field, reason }, ...more].map((p) => `${file}: ${p.rule}: ${p.reason}`).join('\n'));
+/**
+ * A service folder that cannot be used: its discovery entry or its rule file (`file`), with every problem found
+ * in it (`rule` is the field at fault in a discovery entry), one line each in the message, as for a rule file.
+ */
+export class ServiceLoadError extends RuleFileError {
+  constructor(file: string, field: string, reason: string, more: readonly RuleProblem[] = []) {
+    super(file, field, reason, more);
     this.name = 'ServiceLoadError';
   }
 }
@@ -93,13 +91,13 @@ export function loadService(dir: string, folder: string, opts: LoadServicesOptio
       }
     }
   }
-  if (problems.length > 0) throw new ServiceLoadError(file, problems[0]!.rule, problems[0]!.reason, problems.slice(1));
+  if (problems.length > 0) throw ServiceLoadError.of(file, problems);
   const rulesFile = path.join(dir, 'rules.yaml');
   let ruleSet: RuleSet;
   try {
     ruleSet = loadRuleFile(rulesFile);
   } catch (err) {
-    if (err instanceof RuleFileError) throw new ServiceLoadError(err.file, err.rule, err.reason, err.problems.slice(1));
+    if (err instanceof RuleFileError) throw ServiceLoadError.of(err.file, err.problems);
     throw err;
   }
   if (ruleSet.id !== def.id) throw new ServiceLoadError(rulesFile, 'id', `"${ruleSet.id}" must equal the service id "${def.id}"`);

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config';
+import type { RuleFileError } from '../../engine/load';
 import type { RuleSet } from '../../engine/model';
 import { CliError, processIo, type CliIo } from './io';
 
@@ -93,7 +94,7 @@ function checkRuleFile(file: string, { loadRuleFile, RuleFileError }: Engine): R
   try {
     return ok(rel(file), loadRuleFile(file));
   } catch (err) {
-    if (err instanceof RuleFileError) return failed(file, err.file, err.problems);
+    if (err instanceof RuleFileError) return failed(file, err);
     throw err;
   }
 }
@@ -102,14 +103,13 @@ function checkServiceFolder(dir: string, { loadService, ServiceLoadError }: Engi
   try {
     return ok(rel(dir), loadService(dir, path.basename(dir), { profile: 'default' }).ruleSet);
   } catch (err) {
-    if (err instanceof ServiceLoadError) return failed(dir, err.file, [{ rule: err.field, reason: err.reason }, ...err.more]);
+    if (err instanceof ServiceLoadError) return failed(dir, err);
     throw err;
   }
 }
 
-function failed(checked: string, file: string, problems: readonly { rule: string; reason: string }[]): RuleCheck {
-  const [first] = problems;
-  return { path: rel(checked), ok: false, file: rel(file), rule: first!.rule, reason: first!.reason, problems: [...problems] };
+function failed(checked: string, err: RuleFileError): RuleCheck {
+  return { path: rel(checked), ok: false, file: rel(err.file), rule: err.rule, reason: err.reason, problems: [...err.problems] };
 }
 
 function ok(p: string, rs: RuleSet): RuleCheck {
