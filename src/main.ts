@@ -4,8 +4,9 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config';
-import { createLogger, stdoutLog } from './logger';
-import { startServer } from './server';
+import { createLogger, stdoutLog, type Logger, type StdoutLog } from './logger';
+import type { CardHistoryRecorder } from './history';
+import { startServer, type RunningServer } from './server';
 import { ServiceLoadError } from './services/registry';
 
 /**
@@ -20,6 +21,8 @@ if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFl
 
 /** Longest wait at exit for the log to be written (a reader of stdout that takes nothing must not hold the exit up). */
 const LOG_SETTLE_MS = 2000;
+/** Longest wait after an uncaught error for the queued card history to be written, before the log settles. */
+const CRASH_HISTORY_MS = 2000;
 
 async function main(): Promise<void> {
   let config;
@@ -34,7 +37,8 @@ async function main(): Promise<void> {
   }
   const log = stdoutLog();
   const logger = createLogger(config.logLevel, log);
-  let server;
+  let server: RunningServer | undefined;
+  process.on('uncaughtException', (err, origin) => crash(err, origin, { logger, log, history: server?.history }));
   try {
     server = await startServer({ config, logger });
   } catch (err) {
@@ -64,6 +68,32 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+let crashing = false;
+
+/**
+ * An uncaught exception, or a rejection nothing handled (Node 20 turns those into exceptions), leaves the process
+ * in a state nothing vouches for, so it is not resumed: one fatal log line (the error's type, message and frames,
+ * never request data, instead of Node's raw dump on stderr), the card history still queued is written (bounded:
+ * the store may be what failed), the log is written out (bounded), and the process exits 1 for its supervisor to
+ * restart it. Calls in flight are not finished; their connections close with the process.
+ */
+function crash(err: unknown, origin: string, at: { logger: Logger; log: StdoutLog; history?: CardHistoryRecorder }): void {
+  process.exitCode = 1;
+  if (crashing) return; // a second error while exiting: the first one is what the log reports
+  crashing = true;
+  at.logger.fatal({ err, origin }, 'uncaught error: exiting (exit code 1) without finishing the calls in flight');
+  const exit = () => void at.log.settle(LOG_SETTLE_MS).then(() => process.exit(1));
+  if (!at.history) return exit();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CRASH_HISTORY_MS)));
+  Promise.race([at.history.flush(), deadline])
+    .catch((flushErr: unknown) => at.logger.error({ err: flushErr }, 'card history still queued could not be written at exit'))
+    .finally(() => {
+      clearTimeout(timer);
+      exit();
+    });
 }
 
 /** The settings behind a failed listen, named (a bare `EADDRINUSE 0.0.0.0:8080` does not say which to change). */
