@@ -3,42 +3,16 @@
  * service: it still exits 0 (log lines the reader does not take are lost). It used to hang for ever: the lines
  * queued at exit were flushed synchronously, and pino's writer retried the failing write (EPIPE) without end.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ensureBuilt, startServiceProcess, type ServiceProcess } from './support';
+import { exitWithin, serviceProcesses } from './support';
 
-let dataDir: string;
-const started: ServiceProcess[] = [];
-
-beforeAll(() => {
-  ensureBuilt();
-  dataDir = mkdtempSync(path.join(os.tmpdir(), 'il6-cds-log-reader-'));
-}, 300_000);
-
-afterAll(() => {
-  for (const svc of started) if (svc.child.exitCode === null && svc.child.signalCode === null) svc.child.kill('SIGKILL');
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
-
-async function start(): Promise<ServiceProcess> {
-  const svc = await startServiceProcess({ AUTH: 'disabled', DATA_DIR: dataDir });
-  started.push(svc);
-  return svc;
-}
-
-function exitWithin(svc: ServiceProcess, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([svc.exited, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no exit within ${ms} ms of SIGTERM`)), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
+const services = serviceProcesses('il6-cds-log-reader-');
+const start = () => services.start('data');
 
 it('the reader of stdout is gone (EPIPE) and the first lines written after are the shutdown lines: SIGTERM exits 0', async () => {
   const svc = await start();
   svc.child.stdout.destroy();
   svc.child.kill('SIGTERM');
-  expect(await exitWithin(svc, 5000)).toEqual({ code: 0, signal: null });
+  expect(await exitWithin(svc, 5000, 'SIGTERM')).toEqual({ code: 0, signal: null });
   expect(svc.stderr()).toBe('');
 }, 30_000);
 
@@ -47,7 +21,7 @@ it('the reader of stdout is gone and a request logged a line to the dead pipe: S
   svc.child.stdout.destroy();
   expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
   svc.child.kill('SIGTERM');
-  expect(await exitWithin(svc, 5000)).toEqual({ code: 0, signal: null });
+  expect(await exitWithin(svc, 5000, 'SIGTERM')).toEqual({ code: 0, signal: null });
   expect(svc.stderr()).toBe('');
 }, 30_000);
 
@@ -57,6 +31,6 @@ it('the reader of stdout is alive but stopped reading (the pipe is full): SIGTER
   // ~300 kB of request log lines: more than the pipe and the reader's buffer hold.
   for (let i = 0; i < 20; i++) await Promise.all(Array.from({ length: 100 }, () => fetch(`${svc.url}/healthz`).then((r) => r.text())));
   svc.child.kill('SIGTERM');
-  expect(await exitWithin(svc, 8000)).toEqual({ code: 0, signal: null });
+  expect(await exitWithin(svc, 8000, 'SIGTERM')).toEqual({ code: 0, signal: null });
   svc.child.stdout.destroy();
 }, 60_000);

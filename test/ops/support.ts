@@ -4,7 +4,7 @@
  * child processes, and reading the Prometheus text format.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CliIo } from '../../src/cli/commands/io';
@@ -146,6 +146,44 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
     });
   });
   return { child, url: `http://127.0.0.1:${port}`, port, logs, stderr: () => stderr, exited };
+}
+
+export type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
+/** How the process exited, or a rejection naming `after` when it is still running `ms` later. */
+export async function exitWithin(svc: ServiceProcess, ms: number, after: string): Promise<Exit> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no exit within ${ms} ms of ${after}`)), ms)));
+  try {
+    return await Promise.race([svc.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * For a test file that starts compiled services (`AUTH=disabled`) in a temporary folder: builds `dist/` first;
+ * after all tests, kills any still running and removes the folder. `start` takes the service's `DATA_DIR`
+ * (below that folder) and more environment.
+ */
+export function serviceProcesses(prefix: string): { start(dataDir: string, env?: Record<string, string>): Promise<ServiceProcess> } {
+  let root: string | undefined;
+  const started: ServiceProcess[] = [];
+  beforeAll(() => {
+    ensureBuilt();
+    root = mkdtempSync(path.join(os.tmpdir(), prefix));
+  }, 300_000);
+  afterAll(() => {
+    for (const svc of started) if (svc.child.exitCode === null && svc.child.signalCode === null) svc.child.kill('SIGKILL');
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+  return {
+    async start(dataDir, env = {}) {
+      const svc = await startServiceProcess({ AUTH: 'disabled', DATA_DIR: path.join(root!, dataDir), ...env });
+      started.push(svc);
+      return svc;
+    },
+  };
 }
 
 /** One sample of a Prometheus text exposition, by metric name and exact label set (`a="x",b="y"`, sorted). */
