@@ -54,7 +54,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     deps.registry ??
     loadServices(config.servicesDir, {
       profile: config.rulesProfile,
-      onProfileFallback: (id, profile) => logger.warn({ service: id, profile }, 'service does not define the configured rules profile; using default'),
+      onProfileFallback: (id, profile) => logger.warn({ cdsService: id, profile }, 'service does not define the configured rules profile; using default'),
     });
   // The store: the one passed in (tests), else the configured one (SQLite file, or PostgreSQL with DATABASE_URL).
   const ownStore = !deps.store;

@@ -40,7 +40,7 @@ export function feedbackRouter(deps: FeedbackRouterDeps): Router {
     deps.logger.info(
       {
         requestId,
-        service: service.id,
+        cdsService: service.id,
         items: result.stored,
         accepted: records.filter((r) => r.outcome === 'accepted').length,
         overridden: records.filter((r) => r.outcome === 'overridden').length,
@@ -48,7 +48,7 @@ export function feedbackRouter(deps: FeedbackRouterDeps): Router {
       },
       'feedback stored',
     );
-    if (result.unknownCards > 0) deps.logger.warn({ requestId, service: service.id, unknownCards: result.unknownCards }, 'feedback for cards this service never issued (stored and flagged)');
+    if (result.unknownCards > 0) deps.logger.warn({ requestId, cdsService: service.id, unknownCards: result.unknownCards }, 'feedback for cards this service never issued (stored and flagged)');
     res.status(200).type('application/json').send(JSON.stringify(result));
   });
   router.all('/cds-services/:id/feedback', (req) => {

@@ -35,13 +35,13 @@ export function hookRouter(deps: HookRouterDeps): Router {
       ...deps.invokeOptions,
       fhirServerAllowed: client.fhirServerAllowed,
       onRefusedServer: (url) =>
-        deps.logger.warn({ requestId, service: service.id, iss: client.iss, fhirServer: logOrigin(url) }, 'fhirServer not allowed for this client; not contacted'),
+        deps.logger.warn({ requestId, cdsService: service.id, iss: client.iss, fhirServer: logOrigin(url) }, 'fhirServer not allowed for this client; not contacted'),
     });
     res.type('application/json').send(JSON.stringify(result.response));
     deps.logger.info(
       {
         requestId,
-        service: service.id,
+        cdsService: service.id,
         cards: result.response.cards.length,
         resources: result.resourceCount,
         keys: result.keys.map((k) => `${k.key}:${k.source}`),
@@ -51,17 +51,17 @@ export function hookRouter(deps: HookRouterDeps): Router {
     );
     if (result.invalidResources?.length) {
       deps.logger.warn(
-        { requestId, service: service.id, invalid: summarizeInvalid(result.invalidResources), problems: result.invalidResources.slice(0, 10) },
+        { requestId, cdsService: service.id, invalid: summarizeInvalid(result.invalidResources), problems: result.invalidResources.slice(0, 10) },
         'resources that are not valid FHIR R4 were left out of the evaluation',
       );
     }
     if (result.otherPatientResources?.length) {
       deps.logger.warn(
-        { requestId, service: service.id, otherPatient: summarizeInvalid(result.otherPatientResources), problems: result.otherPatientResources.slice(0, 10) },
+        { requestId, cdsService: service.id, otherPatient: summarizeInvalid(result.otherPatientResources), problems: result.otherPatientResources.slice(0, 10) },
         'resources about another patient than context.patientId were left out of the evaluation',
       );
     }
-    for (const e of result.ruleErrors) deps.logger.warn({ requestId, service: service.id, where: e.where, message: e.message }, 'rule expression failed on a resource');
+    for (const e of result.ruleErrors) deps.logger.warn({ requestId, cdsService: service.id, where: e.where, message: e.message }, 'rule expression failed on a resource');
     for (const listener of deps.listeners ?? []) {
       try {
         listener({ service, result, requestId });

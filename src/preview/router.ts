@@ -150,7 +150,7 @@ export function previewRouter(deps: PreviewDeps): Router {
       ...deps.invokeOptions,
       keepEvaluation: true,
       fhirServerAllowed: deps.fhirServerAllowed ?? devDefaultFhirServers,
-      onRefusedServer: (url) => deps.logger.warn({ service: service.id, fhirServer: logOrigin(url) }, 'preview: fhirServer not allowed; not contacted'),
+      onRefusedServer: (url) => deps.logger.warn({ cdsService: service.id, fhirServer: logOrigin(url) }, 'preview: fhirServer not allowed; not contacted'),
     });
     // A mistyped id would otherwise read as "no cards": the data was fetched, and it held no such patient, or
     // one the FHIR R4 screen left out (then the record needs fixing, not the id).
@@ -164,7 +164,7 @@ export function previewRouter(deps: PreviewDeps): Router {
       }
       throw notFound(`Patient "${patientId}" was not found on ${hookBody.fhirServer} (it has no Patient/${patientId}): check the patient id and the FHIR base URL.`);
     }
-    for (const e of result.ruleErrors) deps.logger.warn({ service: service.id, where: e.where, message: e.message }, 'preview: rule expression failed on a resource');
+    for (const e of result.ruleErrors) deps.logger.warn({ cdsService: service.id, where: e.where, message: e.message }, 'preview: rule expression failed on a resource');
     sendJson(res, {
       service: { id: service.id, title: service.definition.title ?? service.id },
       profile,

@@ -139,12 +139,14 @@ describe('log leak test: a full run logs no token, JWT or patient identifier', (
     expect(text).toContain('not valid FHIR R4');
   });
 
-  it('every line is structured JSON with level, time and message', () => {
+  it('every line is structured JSON with level, time and message, and no key twice in an object', () => {
     for (const l of lines) {
       const o = JSON.parse(l) as Record<string, unknown>;
       expect(typeof o.level).toBe('number');
       expect(typeof o.time).toBe('string');
       expect(typeof o.msg).toBe('string');
+      // JSON.parse keeps the last of two values; log pipelines keep either, or reject the line.
+      expect({ line: o.msg, repeated: repeatedKeys(l) }).toEqual({ line: o.msg, repeated: [] });
     }
   });
 
@@ -176,3 +178,29 @@ describe('log leak test: a full run logs no token, JWT or patient identifier', (
     expect(offending).toEqual([]);
   });
 });
+
+/** Keys that occur twice in one object of a JSON text (`a.b` paths are not needed: the key names suffice to find them). */
+function repeatedKeys(json: string): string[] {
+  const repeated: string[] = [];
+  const objects: (Set<string> | null)[] = []; // null: an array
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '{') objects.push(new Set());
+    else if (c === '[') objects.push(null);
+    else if (c === '}' || c === ']') objects.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      const top = objects[objects.length - 1];
+      let k = j + 1;
+      while (json[k] === ' ') k++;
+      if (top && json[k] === ':') {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (top.has(key)) repeated.push(key);
+        top.add(key);
+      }
+      i = j;
+    }
+  }
+  return repeated;
+}
