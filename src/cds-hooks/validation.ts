@@ -68,7 +68,7 @@ export function pointerToPath(pointer: string, extra?: string): string {
 function describeErrors(errors: ErrorObject[]): IssueInput[] {
   const seen = new Set<string>();
   const issues: IssueInput[] = [];
-  for (const e of errors) {
+  for (const e of withoutShapesNotTaken(errors)) {
     // `if/then` and `allOf` wrappers repeat the real error; keep the specific ones.
     if (e.keyword === 'if' || e.keyword === 'allOf' || e.keyword === 'anyOf') continue;
     const issue = describe(e);
@@ -78,6 +78,35 @@ function describeErrors(errors: ErrorObject[]): IssueInput[] {
     issues.push(issue);
   }
   return issues.length > 0 ? issues : [{ code: 'invalid', diagnostics: 'The body does not match the schema.' }];
+}
+
+/**
+ * For each `anyOf` that failed, ajv reports every alternative's errors. An alternative whose only error is the
+ * value's type is a shape the value did not take: when another alternative got past the type (the value has its
+ * shape and is wrong inside), those type errors are dropped; when none did, they become one error listing the types.
+ */
+function withoutShapesNotTaken(errors: ErrorObject[]): ErrorObject[] {
+  let out = errors;
+  for (const anyOf of errors.filter((e) => e.keyword === 'anyOf')) {
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of out) {
+      const inside = e.instancePath === anyOf.instancePath || e.instancePath.startsWith(`${anyOf.instancePath}/`);
+      if (e === anyOf || !inside || !e.schemaPath.startsWith(`${anyOf.schemaPath}/`)) continue;
+      const branch = e.schemaPath.slice(anyOf.schemaPath.length + 1).split('/')[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), e]);
+    }
+    const notTaken = [...branches.values()].filter((b) => b.length === 1 && b[0]!.keyword === 'type' && b[0]!.instancePath === anyOf.instancePath).map((b) => b[0]!);
+    if (notTaken.length === 0) continue;
+    const drop = new Set(notTaken);
+    if (notTaken.length < branches.size) {
+      out = out.filter((e) => !drop.has(e));
+    } else {
+      const types = notTaken.map((e) => String((e.params as { type: unknown }).type)).join(' or ');
+      const merged: ErrorObject = { ...notTaken[0]!, params: { type: types } };
+      out = out.flatMap((e) => (e === notTaken[0] ? [merged] : drop.has(e) ? [] : [e]));
+    }
+  }
+  return out;
 }
 
 function describe(e: ErrorObject): IssueInput {
@@ -107,7 +136,7 @@ function describe(e: ErrorObject): IssueInput {
     case 'pattern':
     case 'format': {
       const path = pointerToPath(e.instancePath);
-      const what = e.keyword === 'format' ? `a valid ${String(p.format)}` : `in the form ${formatHint(e)}`;
+      const what = e.keyword === 'format' ? `a valid ${String(p.format)}` : formatHint(e);
       return { code: 'value', expression: path, diagnostics: `${path} must be ${what}.` };
     }
     default: {
@@ -120,8 +149,9 @@ function describe(e: ErrorObject): IssueInput {
 /** Human hints for the patterns the request schema uses; falls back to the regular expression. */
 function formatHint(e: ErrorObject): string {
   const pattern = String((e.params as { pattern?: string }).pattern);
-  if (pattern.startsWith('^(Practitioner|')) return 'Type/id with Type one of Practitioner, PractitionerRole, Patient, RelatedPerson';
+  if (pattern.startsWith('^(Practitioner|')) return 'a reference Type/id with Type one of Practitioner, PractitionerRole, Patient, RelatedPerson';
   if (pattern.startsWith('^[A-Za-z0-9\\-.]{1,64}')) return 'a FHIR id (1–64 letters, digits, "-" or ".")';
   if (pattern === '^https?://') return 'an http(s) URL';
-  return `matching ${pattern}`;
+  if (pattern === '^[A-Z][A-Za-z]+$') return 'a FHIR resource type such as Patient or Bundle';
+  return `a text matching ${pattern}`;
 }
