@@ -44,3 +44,10 @@ it.each([
   const issues = schemaIssues('request', { ...body, context: { ...body.context, [field]: value } });
   expect(issues.map((i) => i.diagnostics)).toEqual([message]);
 });
+
+it.each<[string, unknown, string]>([
+  ['an empty feedback list', { feedback: [] }, 'feedback must not be empty.'],
+  ['an empty card uuid', { feedback: [{ card: '', outcome: 'overridden', outcomeTimestamp: '2026-01-01T00:00:00Z' }] }, 'feedback[0].card must not be an empty text.'],
+])('feedback: %s is named in plain words', (_name, body, message) => {
+  expect(schemaIssues('feedback', body).map((i) => i.diagnostics)).toContain(message);
+});

@@ -139,6 +139,19 @@ function describe(e: ErrorObject): IssueInput {
       const what = e.keyword === 'format' ? `a valid ${String(p.format)}` : formatHint(e);
       return { code: 'value', expression: path, diagnostics: `${path} must be ${what}.` };
     }
+    case 'minItems':
+    case 'maxItems':
+    case 'minLength':
+    case 'maxLength':
+    case 'minProperties': {
+      const path = pointerToPath(e.instancePath);
+      const n = Number(p.limit);
+      const least = e.keyword.startsWith('min');
+      const what = { minItems: 'item', maxItems: 'item', minLength: 'character', maxLength: 'character', minProperties: 'field' }[e.keyword];
+      const empty = least && n === 1 ? (e.keyword === 'minLength' ? 'an empty text' : 'empty') : undefined;
+      const diagnostics = empty ? `${path} must not be ${empty}.` : `${path} must have ${least ? 'at least' : 'at most'} ${n} ${what}${n === 1 ? '' : 's'}.`;
+      return { code: 'invalid', expression: path, diagnostics };
+    }
     default: {
       const path = pointerToPath(e.instancePath);
       return { code: 'invalid', expression: path, diagnostics: `${path} ${e.message ?? 'is invalid'}.` };
