@@ -1,5 +1,6 @@
 /** The pure parts of the CLI and the metrics: id prefixes, terminal rendering of cards, fetch-error classes. */
 import type { Bundle, Observation } from 'fhir/r4';
+import { runFire } from '../../src/cli/commands/fire';
 import { checkPrefix, MAX_ID_LENGTH, prefixedId, withPrefix } from '../../src/cli/commands/fixture-ids';
 import { formatCards, markdownToText } from '../../src/cli/commands/print-cards';
 import { escapeMarkdown, table } from '../../src/cards/markdown';
@@ -45,6 +46,18 @@ describe('fixture ids with --prefix', () => {
     const rewritten = withPrefix(outside, 'p1');
     expect(rewritten.entry![0]!.resource!.subject!.reference).toBe('Patient/elsewhere');
     expect(outside.entry![0]!.resource!.id).toBe('o1'); // the input is not changed
+  });
+});
+
+describe('fire: arguments refused before anything is contacted', () => {
+  // Port 9 (discard) on a documentation address: a call made despite the refusal would fail differently.
+  const base = { patient: 'p1', fhir: 'http://192.0.2.1:9/fhir', url: 'http://192.0.2.1:9' };
+  it.each([
+    ['a URL as --service', { service: 'http://localhost:8099' }, /^--service "http:\/\/localhost:8099": give a CDS service id such as il6-inflammation; the service's base URL goes in --url$/],
+    ['a path as --service', { service: 'cds-services/il6-inflammation' }, /^--service "cds-services\/il6-inflammation": give a CDS service id such as il6-inflammation$/],
+    ['a reference as --patient', { patient: 'Patient/p1' }, /^--patient "Patient\/p1": give the Patient id only/],
+  ])('%s', async (_name, opts, message) => {
+    await expect(runFire({ ...base, ...opts })).rejects.toThrow(message);
   });
 });
 

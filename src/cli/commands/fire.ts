@@ -71,6 +71,10 @@ export async function runFire(opts: FireOptions, io: CliIo = processIo): Promise
   const sign: SignToken = (target) => signer(`${audBase}${target.slice(url.length)}`);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   if (!opts.patient || /[/?#\s]/.test(opts.patient)) throw new CliError(`--patient "${opts.patient}": give the Patient id only (no "Patient/" and no slashes)`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceId)) { // the discovery id pattern
+    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(serviceId) ? '; the service\'s base URL goes in --url' : '';
+    throw new CliError(`--service "${serviceId}": give a CDS service id such as ${DEFAULT_SERVICE}${url}`);
+  }
 
   const definition = await discover(url, serviceId, sign, timeoutMs);
   const context: PatientViewContext = { userId: opts.user ?? 'Practitioner/il6cds-cli', patientId: opts.patient };
