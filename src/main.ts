@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const exit = (code: number) => void log.settle(LOG_SETTLE_MS).then(() => process.exit(code));
+  // A crash during shutdown keeps its exit code 1.
+  const exit = (code: number) => void log.settle(LOG_SETTLE_MS).then(() => process.exit(crashing ? 1 : code));
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server
