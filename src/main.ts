@@ -55,16 +55,14 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  // A crash during shutdown keeps its exit code 1.
-  const exit = (code: number) => void log.settle(LOG_SETTLE_MS).then(() => process.exit(crashing ? 1 : code));
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     server
       .close()
-      .then(() => exit(0))
+      .then(() => exitAfterLog(log, 0))
       .catch((err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        exit(1);
+        exitAfterLog(log, 1);
       });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -72,6 +70,11 @@ async function main(): Promise<void> {
 }
 
 let crashing = false;
+
+/** Exits once the log is written (at most LOG_SETTLE_MS); after a crash, with 1 whatever `code` (a shutdown's 0 loses). */
+function exitAfterLog(log: StdoutLog, code: number): void {
+  void log.settle(LOG_SETTLE_MS).then(() => process.exit(crashing ? 1 : code));
+}
 
 /**
  * An uncaught exception, or a rejection nothing handled (Node 20 turns those into exceptions), leaves the process
@@ -85,15 +88,14 @@ function crash(err: unknown, origin: string, at: { logger: Logger; log: StdoutLo
   if (crashing) return; // a second error while exiting: the first one is what the log reports
   crashing = true;
   at.logger.fatal({ err, origin }, 'uncaught error: exiting (exit code 1) without finishing the calls in flight');
-  const exit = () => void at.log.settle(LOG_SETTLE_MS).then(() => process.exit(1));
-  if (!at.history) return exit();
+  if (!at.history) return exitAfterLog(at.log, 1);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CRASH_HISTORY_MS)));
   Promise.race([at.history.flush(), deadline])
     .catch((flushErr: unknown) => at.logger.error({ err: flushErr }, 'card history still queued could not be written at exit'))
     .finally(() => {
       clearTimeout(timer);
-      exit();
+      exitAfterLog(at.log, 1);
     });
 }
 
