@@ -14,7 +14,7 @@ import { rebase } from '../../src/fixtures/rebase';
 import { openStore } from '../../src/store';
 import { startTestFhirServer, type TestFhirServer } from '../../src/test-fhir-server';
 import { hookRequest } from '../support/cds-client';
-import { ensureBuilt, startServiceProcess } from './support';
+import { ensureBuilt, exitWithin, startServiceProcess } from './support';
 
 const CALLS = 24;
 const STALL_MS = 2500;
@@ -73,10 +73,7 @@ it('SIGTERM during load: every in-flight hook completes, no connection reset, ne
     cards += r.body.cards.length;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  const exit = await Promise.race([svc.exited, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no exit within 10 s')), 10_000)))]);
-  clearTimeout(timer);
-  expect(exit).toEqual({ code: 0, signal: null });
+  expect(await exitWithin(svc, 10_000, 'SIGTERM')).toEqual({ code: 0, signal: null });
   expect(svc.logs.filter((l) => (l.level as number) >= 50)).toEqual([]); // no error lines
   expect(svc.stderr()).toBe('');
 
