@@ -26,4 +26,12 @@ describe('series statistics', () => {
     expect(span(series(1, 2, 3))).toBe(60 * DAY);
     expect(span(series(1))).toBe(0);
   });
+  // In floating point 2.8 / 2.24 is 1.2499999999999998 and the CV of 2.86, 1.54, 2.2 is 0.29999999999999993:
+  // a ratio or CV exactly on a rule's threshold (≥ 1.25, ≥ 30 %) must meet it.
+  it('a ratio or CV exactly on a threshold is not pushed below it by floating-point noise', () => {
+    expect(lastToFirst(series(2.24, 2.5, 2.8))).toBe(1.25);
+    expect(lastToFirst(series(3.68, 4.6))).toBe(1.25);
+    expect(coefficientOfVariation(series(2.86, 1.54, 2.2))).toBe(0.3);
+    expect(coefficientOfVariation(series(9.1, 4.9, 7.0))).toBe(0.3);
+  });
 });

@@ -2,6 +2,7 @@
  * Generic statistics of a time series of exact values, sorted by time. The rule files decide what to
  * compare them with; nothing here knows about IL-6.
  */
+import { withoutFloatNoise } from './numbers';
 import { DAY_MS } from './time';
 
 export interface Point {
@@ -38,7 +39,7 @@ export function coefficientOfVariation(points: Point[]): number | undefined {
   const m = mean(values);
   if (m === 0) return undefined;
   const variance = values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1);
-  return Math.sqrt(variance) / Math.abs(m);
+  return withoutFloatNoise(Math.sqrt(variance) / Math.abs(m));
 }
 
 /** True when the values never go down, or never go up (ties allowed). */
@@ -57,7 +58,7 @@ export function isMonotonic(points: Point[]): boolean {
 export function lastToFirst(points: Point[]): number | undefined {
   if (points.length === 0) return undefined;
   const first = points[0]!.v;
-  return first === 0 ? undefined : points[points.length - 1]!.v / first;
+  return first === 0 ? undefined : withoutFloatNoise(points[points.length - 1]!.v / first);
 }
 
 function mean(xs: number[]): number {

@@ -10,6 +10,7 @@
  * standing in the same proper unit (mol) for the same arbitrary atom on both sides.
  */
 import { UcumLhcUtils } from '@lhncbc/ucum-lhc';
+import { withoutFloatNoise } from './numbers';
 
 const utils = UcumLhcUtils.getInstance();
 
@@ -44,7 +45,7 @@ export function convert(value: number, from: string, to: string): Conversion {
     cache.set(key, map);
   }
   if ('error' in map) return map;
-  return { value: round(map.a * value + map.b) };
+  return { value: withoutFloatNoise(map.a * value + map.b) };
 }
 
 /** Why `unit` is not a UCUM unit (`"pgg is not a valid UCUM code."`), or undefined when it is one. */
@@ -74,11 +75,6 @@ function probe(from: string, to: string): Affine {
     return { error: reason };
   }
   return { a: at1.toVal - at0.toVal, b: at0.toVal };
-}
-
-/** Removes floating-point noise (38.00000000000006 → 38) without touching real precision. */
-function round(x: number): number {
-  return Number(x.toPrecision(12));
 }
 
 function firstMessage(msg: unknown): string | undefined {
