@@ -111,7 +111,7 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   if (f.checklist) {
     const c = f.checklist;
-    const known = c.known.map((k) => `${k.known.map((i) => `${escapeMarkdown(i.label ?? 'condition')}${i.time !== undefined ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`).join(', ')} — ${k.label}`);
+    const known = c.known.map((k) => `${k.known.map((i) => `${escapeMarkdown(i.label ?? 'condition')}${i.time !== undefined && Number.isFinite(i.time) ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`).join(', ')} — ${k.label}`);
     if (known.length > 0) parts.push(`**${c.knownTitle}:** ${known.join('; ')}.`);
     if (c.open.length > 0) parts.push(`**${c.title}:** ${c.open.join(', ')}.`);
   }
