@@ -132,3 +132,21 @@ describe('dates are shown at the precision the record gives', () => {
     expect(detail).not.toContain('2026-05-01');
   });
 });
+
+describe('results not used are listed newest first, so the cap hides the oldest', () => {
+  // Eleven withdrawn results 200–300 days ago and a preliminary one 3 days ago, besides the result the card is about.
+  const withdrawn = Array.from({ length: 11 }, (_, n) => il6(`old${n}`, 300 - 10 * n, 4.0 + n / 10, { status: 'entered-in-error' }));
+  const resources: FhirResource[] = [{ resourceType: 'Patient', id: 'p' }, ...withdrawn, il6('prelim', 3, 12, { status: 'preliminary' }), il6('latest', 1, 4.2)];
+  const card = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' }).find((c) => c.source.topic?.code === 'il6-unconfirmed')!;
+  const notUsed = readableText(card.detail!).split('**Not used (12 results)**')[1]!.split('**Guidance**')[0]!.trim().split('\n');
+
+  it('the most recent exclusion comes first and the oldest ones fall under "… and N more"', () => {
+    expect(notUsed[0]).toMatch(/^- \d{4}-\d{2}-\d{2}.* — IL-6 12 pg\/mL: status preliminary$/);
+    expect(notUsed).toHaveLength(11);
+    expect(notUsed[10]).toBe('- … and 2 more, older or undated');
+    // The two left out are the two oldest withdrawn results (4.0 and 4.1 pg/mL).
+    expect(notUsed.join('\n')).toContain('IL-6 4.2 pg/mL: status entered-in-error');
+    expect(notUsed.join('\n')).not.toContain('IL-6 4.1 pg/mL');
+    expect(notUsed.join('\n')).not.toContain('IL-6 4 pg/mL');
+  });
+});

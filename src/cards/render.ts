@@ -118,9 +118,10 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   const excluded = exclusions(ev, f, new Set(evidence));
   if (excluded.length > 0) {
-    // Only the listed ones are formatted: a long record has hundreds of old results.
+    // Newest first, so the cap hides the oldest; only the listed ones are formatted: a long record has hundreds of old results.
+    excluded.sort(newestFirst);
     const shown = excluded.slice(0, MAX_LISTED_EXCLUSIONS).map((x) => `- ${describeExclusion(x)}`);
-    if (excluded.length > shown.length) shown.push(`- … and ${excluded.length - shown.length} more`);
+    if (excluded.length > shown.length) shown.push(`- … and ${excluded.length - shown.length} more, older or undated`);
     parts.push(`**Not used (${excluded.length} ${excluded.length === 1 ? 'result' : 'results'})**\n\n${shown.join('\n')}`);
   }
 
@@ -215,6 +216,13 @@ function exactSeriesCutoff(ev: Evaluation, f: Finding): number | undefined {
 /** An item's time (or end) as the record wrote it; with `withTime`, the time of day too where there is one. */
 function recorded(i: Item, which: 'time' | 'end' = 'time', withTime = false): string {
   return formatRecorded(i[which]!, (which === 'time' ? i.timeText : i.endText) ?? '', withTime);
+}
+
+/** Latest time first; results without a time last. */
+function newestFirst(a: { item: Item }, b: { item: Item }): number {
+  const ta = a.item.time !== undefined && Number.isFinite(a.item.time) ? a.item.time : -Infinity;
+  const tb = b.item.time !== undefined && Number.isFinite(b.item.time) ? b.item.time : -Infinity;
+  return tb - ta || 0;
 }
 
 function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
