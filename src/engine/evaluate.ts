@@ -350,11 +350,21 @@ export class Evaluation {
       if (c.cv && !numberPasses(coefficientOfVariation(points), c.cv)) return false;
       if (c.monotonic !== undefined && isMonotonic(points) !== c.monotonic) return false;
     }
-    if (c.varies) {
-      const keys = new Set(list.map((i) => this.eval(c.varies!, i.resource, 'varies').map(String).sort().join('|')));
-      if (keys.size < 2) return false;
-    }
+    if (c.varies && !c.varies.some((e) => this.differ(e, list))) return false;
     return true;
+  }
+
+  /** Whether the items give more than one value for `e`; an item for which it gives nothing is not compared. */
+  private differ(e: Compiled, items: Item[]): boolean {
+    let first: string | undefined;
+    for (const i of items) {
+      const values = this.eval(e, i.resource, 'varies');
+      if (values.length === 0) continue;
+      const key = values.map(String).sort().join('|');
+      if (first === undefined) first = key;
+      else if (key !== first) return true;
+    }
+    return false;
   }
 
   private nearest(pool: Item[], subject: Item | undefined, before: Duration, after: Duration): Item | undefined {

@@ -527,7 +527,12 @@ class Compiler {
         cv: s.cv ? this.valueTest(s.cv, ctx, `${at}.cv`) : undefined,
         monotonic: s.monotonic,
         includesSubject: s.includesSubject,
-        varies: s.varies ? this.fhirpath(s.varies, `${at}.varies`, this.def.facts[fact]?.resourceTypes) : undefined,
+        varies:
+          s.varies === undefined
+            ? undefined
+            : typeof s.varies === 'string'
+              ? [this.fhirpath(s.varies, `${at}.varies`, this.def.facts[fact]?.resourceTypes)]
+              : s.varies.map((e, i) => this.fhirpath(e, `${at}.varies[${i}]`, this.def.facts[fact]?.resourceTypes)),
       };
     }
     if ('patient' in c) return { kind: 'patient', test: this.fhirpath(c.patient, `${at}.patient`, ['Patient']) };

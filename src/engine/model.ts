@@ -80,7 +80,7 @@ export type CompiledClause =
       cv?: ValueTest;
       monotonic?: boolean;
       includesSubject?: boolean;
-      varies?: Compiled;
+      varies?: Compiled[];
     }
   | { kind: 'patient'; test: Compiled }
   | { kind: 'finding'; code: string }

@@ -162,7 +162,8 @@ export type Clause =
       cv?: ValueTestDef;
       monotonic?: boolean;
       includesSubject?: boolean;
-      varies?: string;
+      /** One expression or several (any of them differing); results where it gives nothing are not compared. */
+      varies?: string | string[];
     } & SelectionCommon)
   | { patient: string }
   | { finding: string }
