@@ -13,6 +13,7 @@ import { feedbackRouter } from './feedback/router';
 import { hookRouter, type HookListener } from './hooks/router';
 import { benchFloorRouter } from './http/bench-floor';
 import { cors } from './http/cors';
+import { hostRequired } from './http/client-errors';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { requestLog } from './http/request-log';
 import type { Logger } from './logger';
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): Express {
   const auth = deps.auth ?? createAuth(config, logger, { replay: new MemoryReplayStore() });
   app.use(healthRouter({ registry: deps.registry, store: deps.store, replay: auth.replay, lifecycle: deps.lifecycle, metrics }));
   app.use(cors);
+  app.use(hostRequired);
   // Every /cds-services route (discovery, hooks, feedback) needs a valid client JWT, checked before the body is
   // read; the caller (and its FHIR-server allowlist) is in res.locals.cdsClient. CORS preflights are answered above.
   app.use('/cds-services', auth.middleware);

@@ -93,17 +93,9 @@ export function payloadTooLarge(limitBytes: number): OperationOutcomeError {
   );
 }
 
-/** 415: the request body is not JSON. */
-export function unsupportedMediaType(contentType: string | undefined): OperationOutcomeError {
-  return new OperationOutcomeError(
-    415,
-    outcome([
-      {
-        code: 'not-supported',
-        diagnostics: `Content-Type ${contentType ?? '(none)'} is not supported; send application/json.`,
-      },
-    ]),
-  );
+/** 415: the body's encoding or charset cannot be read. */
+export function unsupportedMediaType(diagnostics: string): OperationOutcomeError {
+  return new OperationOutcomeError(415, outcome([{ code: 'not-supported', diagnostics }]));
 }
 
 /** 503: the service is shutting down or not ready. */

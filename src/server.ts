@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AppDeps } from './app';
-import { answerClientError } from './http/client-errors';
+import { answerClientError, answerUnmetExpectation } from './http/client-errors';
 import { createAuth } from './auth';
 import type { Config } from './config';
 import { createCardHistory, type CardHistoryRecorder } from './history';
@@ -87,7 +87,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
     metrics,
     lifecycle,
   });
-  const server = http.createServer();
+  const server = http.createServer({ requireHostHeader: false }); // answered by hostRequired, with an OperationOutcome
   // Responses not yet finished, so shutdown can end their connections once they are answered.
   const inFlight = new Set<http.ServerResponse>();
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -97,6 +97,7 @@ export async function startServer({ config, logger, deps = {} }: StartOptions): 
   });
   server.on('request', app);
   server.on('clientError', answerClientError);
+  server.on('checkExpectation', answerUnmetExpectation);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -5,7 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from '../logger';
 import { logPath } from './request-log';
-import { badRequest, internalError, isOperationOutcomeError, notFound, OperationOutcomeError, payloadTooLarge } from '../outcomes';
+import { badRequest, internalError, isOperationOutcomeError, notFound, OperationOutcomeError, payloadTooLarge, unsupportedMediaType } from '../outcomes';
 
 export function sendOutcome(res: Response, err: OperationOutcomeError): void {
   res.status(err.status).type('application/json').send(JSON.stringify(err.outcome));
@@ -21,6 +21,8 @@ interface BodyParserError {
   status?: number;
   limit?: number;
   message?: string;
+  /** The raw body, on a parse failure. */
+  body?: unknown;
 }
 
 /** Maps body-parser failures to client errors with a message a person can act on. */
@@ -29,16 +31,29 @@ function fromBodyParser(err: BodyParserError, limitBytes: number): OperationOutc
     case 'entity.too.large':
       return payloadTooLarge(err.limit ?? limitBytes);
     case 'entity.parse.failed':
+      // Strict parsing refuses a lone value (`null`, `5`, `"x"`) with a parse error, though it is valid JSON.
+      if (isJsonScalar(err.body)) return badRequest('The request body is a single JSON value; send a JSON object (a hook call: hook, hookInstance and context).');
       return badRequest(`The request body is not valid JSON (${(err.message ?? '').replace(/^.*?: /, '').slice(0, 200)}).`);
     case 'encoding.unsupported':
+      return unsupportedMediaType('This Content-Encoding is not supported; send the body uncompressed, or compressed with gzip, deflate or br.');
     case 'charset.unsupported':
-      return badRequest('The request body must be UTF-8 encoded JSON.');
+      return unsupportedMediaType('The request body must be UTF-8 encoded JSON; send it as UTF-8 (charset=utf-8 or no charset).');
     case 'request.size.invalid':
     case 'stream.encoding.set':
     case 'request.aborted':
       return badRequest('The request body could not be read completely.');
     default:
       return typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? badRequest('The request could not be read.') : undefined;
+  }
+}
+
+function isJsonScalar(body: unknown): boolean {
+  if (typeof body !== 'string') return false;
+  try {
+    const value: unknown = JSON.parse(body);
+    return value === null || typeof value !== 'object';
+  } catch {
+    return false;
   }
 }
 

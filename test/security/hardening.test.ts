@@ -63,6 +63,18 @@ describe('input hardening', () => {
     expect(ok.status).toBe(200);
   });
 
+  it.each([
+    { name: 'a lone JSON value (null)', body: 'null', headers: {}, status: 400, message: /single JSON value; send a JSON object/ },
+    { name: 'a lone JSON value (a number)', body: '5', headers: {}, status: 400, message: /single JSON value; send a JSON object/ },
+    { name: 'text that is not JSON', body: 'nul', headers: {}, status: 400, message: /not valid JSON/ },
+    { name: 'an unknown Content-Encoding', body: '{}', headers: { 'content-encoding': 'foo' }, status: 415, message: /Content-Encoding is not supported/ },
+    { name: 'a charset other than UTF-8', body: '{}', headers: { 'content-type': 'application/json; charset=latin1' }, status: 415, message: /must be UTF-8 encoded JSON/ },
+  ])('$name → $status, saying what to send', async ({ body, headers, status, message }) => {
+    const res = await hook(body, headers);
+    expect(res.status).toBe(status);
+    expect((res.body as { issue: { diagnostics: string }[] }).issue[0]!.diagnostics).toMatch(message);
+  });
+
   it('a "__proto__" key anywhere → 400, and nothing is polluted', async () => {
     const body = `{"hook":"patient-view","hookInstance":"${crypto.randomUUID()}","context":{"userId":"Practitioner/x","patientId":"${PATIENT}","__proto__":{"polluted":true}}}`;
     const res = await hook(body);
@@ -100,6 +112,9 @@ describe('requests the HTTP parser rejects', () => {
   it.each([
     { name: 'headers too large (a forged 40 KB token)', bytes: `POST /cds-services/${SERVICE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(40_000)}\r\n\r\n`, status: 431, message: /headers are too large/ },
     { name: 'a malformed request line', bytes: 'NOT HTTP AT ALL\r\n\r\n', status: 400, message: /malformed and could not be read/ },
+    { name: 'a URL over 16 KB', bytes: `GET /cds-services?${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, status: 431, message: /Send a shorter URL/ },
+    { name: 'no Host header', bytes: `POST /cds-services/${SERVICE} HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`, status: 400, message: /no Host header/ },
+    { name: 'an Expect header other than 100-continue', bytes: `POST /cds-services/${SERVICE} HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}`, status: 417, message: /Expect header can only be "100-continue"/ },
   ])('$name → $status with an OperationOutcome, never an empty reply', async ({ bytes, status, message }) => {
     const reply = await raw(bytes);
     expect(reply).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
