@@ -63,7 +63,7 @@ describe('input hardening', () => {
     expect(ok.status).toBe(200);
   });
 
-  it.each([
+  it.each<{ name: string; body: string; headers: Record<string, string>; status: number; message: RegExp }>([
     { name: 'a lone JSON value (null)', body: 'null', headers: {}, status: 400, message: /single JSON value; send a JSON object/ },
     { name: 'a lone JSON value (a number)', body: '5', headers: {}, status: 400, message: /single JSON value; send a JSON object/ },
     { name: 'text that is not JSON', body: 'nul', headers: {}, status: 400, message: /not valid JSON/ },
