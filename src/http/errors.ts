@@ -32,7 +32,7 @@ function fromBodyParser(err: BodyParserError, limitBytes: number): OperationOutc
       return payloadTooLarge(err.limit ?? limitBytes);
     case 'entity.parse.failed':
       // Strict parsing refuses a lone value (`null`, `5`, `"x"`) with a parse error, though it is valid JSON.
-      if (isJsonScalar(err.body)) return badRequest('The request body is a single JSON value; send a JSON object (a hook call: hook, hookInstance and context).');
+      if (isJsonScalar(err.body)) return badRequest('The request body must be a JSON object, not a single JSON value: a CDS Hooks request with hook, hookInstance and context.');
       return badRequest(`The request body is not valid JSON (${(err.message ?? '').replace(/^.*?: /, '').slice(0, 200)}).`);
     case 'encoding.unsupported':
       return unsupportedMediaType('This Content-Encoding is not supported; send the body uncompressed, or compressed with gzip, deflate or br.');

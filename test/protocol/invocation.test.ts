@@ -150,7 +150,7 @@ describe('errors and routing (checklist 40–44)', () => {
   it.each([
     ['non-JSON body', '{"hook": "patient-view",', /not valid JSON/],
     ['a JSON array', '[]', /must be a JSON object/],
-    ['a JSON string', '"patient-view"', /not valid JSON|must be a JSON object/],
+    ['a JSON string', '"patient-view"', /must be a JSON object, not a single JSON value/],
     ['missing hook', JSON.stringify({ hookInstance: 'x', context: { userId: 'Practitioner/1', patientId: 'p' } }), /hook is required/],
     ['missing hookInstance', JSON.stringify({ hook: 'patient-view', context: { userId: 'Practitioner/1', patientId: 'p' } }), /hookInstance is required/],
     ['missing context', JSON.stringify({ hook: 'patient-view', hookInstance: 'x' }), /context is required/],

@@ -64,8 +64,8 @@ describe('input hardening', () => {
   });
 
   it.each<{ name: string; body: string; headers: Record<string, string>; status: number; message: RegExp }>([
-    { name: 'a lone JSON value (null)', body: 'null', headers: {}, status: 400, message: /single JSON value; send a JSON object/ },
-    { name: 'a lone JSON value (a number)', body: '5', headers: {}, status: 400, message: /single JSON value; send a JSON object/ },
+    { name: 'a lone JSON value (null)', body: 'null', headers: {}, status: 400, message: /must be a JSON object, not a single JSON value/ },
+    { name: 'a lone JSON value (a number)', body: '5', headers: {}, status: 400, message: /must be a JSON object, not a single JSON value/ },
     { name: 'text that is not JSON', body: 'nul', headers: {}, status: 400, message: /not valid JSON/ },
     { name: 'an unknown Content-Encoding', body: '{}', headers: { 'content-encoding': 'foo' }, status: 415, message: /Content-Encoding is not supported/ },
     { name: 'a charset other than UTF-8', body: '{}', headers: { 'content-type': 'application/json; charset=latin1' }, status: 415, message: /must be UTF-8 encoded JSON/ },
