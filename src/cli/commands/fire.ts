@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import type { Bundle, FhirResource } from 'fhir/r4';
 import { signDevToken } from '../../auth';
 import type { CdsRequest, CdsResponse, CdsServiceDefinition, DiscoveryResponse, PatientViewContext, PrefetchValue } from '../../cds-hooks/types';
+import serviceDefinitionSchema from '../../cds-hooks/schemas/service-definition.schema.json';
 import { completeIncludes, fetchQuery, FhirFetchError, type FhirAccess } from '../../prefetch/fhir-client';
 import { renderTemplate } from '../../prefetch/template';
 import { baseUrl, CliError, describeBody, networkProblem, processIo, type CliIo } from './io';
@@ -19,6 +20,8 @@ import { HAPI_SANDBOX } from './load';
 import { formatCards } from './print-cards';
 
 export const DEFAULT_SERVICE = 'il6-inflammation';
+/** What discovery allows as a service id (its JSON Schema's pattern). */
+const SERVICE_ID = new RegExp(serviceDefinitionSchema.properties.id.pattern);
 export const DEFAULT_URL = 'http://localhost:8080';
 
 /** Signs the client JWT for one call; `aud` is the exact URL called. Undefined: call without Authorization. */
@@ -71,7 +74,7 @@ export async function runFire(opts: FireOptions, io: CliIo = processIo): Promise
   const sign: SignToken = (target) => signer(`${audBase}${target.slice(url.length)}`);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   if (!opts.patient || /[/?#\s]/.test(opts.patient)) throw new CliError(`--patient "${opts.patient}": give the Patient id only (no "Patient/" and no slashes)`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceId)) { // the discovery id pattern
+  if (!SERVICE_ID.test(serviceId)) {
     const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(serviceId) ? '; the service\'s base URL goes in --url' : '';
     throw new CliError(`--service "${serviceId}": give a CDS service id such as ${DEFAULT_SERVICE}${url}`);
   }
