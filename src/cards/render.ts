@@ -111,7 +111,7 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   if (f.checklist) {
     const c = f.checklist;
-    const known = c.known.map((k) => `${k.known.map((i) => `${escapeMarkdown(i.label ?? 'condition')}${i.time !== undefined && Number.isFinite(i.time) ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`).join(', ')} — ${k.label}`);
+    const known = c.known.map((k) => `${k.known.map((i) => `${escapeMarkdown(i.label ?? 'condition')}${isDated(i) ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`).join(', ')} — ${k.label}`);
     if (known.length > 0) parts.push(`**${c.knownTitle}:** ${known.join('; ')}.`);
     if (c.open.length > 0) parts.push(`**${c.title}:** ${c.open.join(', ')}.`);
   }
@@ -218,15 +218,20 @@ function recorded(i: Item, which: 'time' | 'end' = 'time', withTime = false): st
   return formatRecorded(i[which]!, (which === 'time' ? i.timeText : i.endText) ?? '', withTime);
 }
 
+/** Has a finite time (not none, not the -Infinity of "going on, start not recorded"). */
+function isDated(i: Item): i is Item & { time: number } {
+  return i.time !== undefined && Number.isFinite(i.time);
+}
+
 /** Latest time first; results without a time last. */
 function newestFirst(a: { item: Item }, b: { item: Item }): number {
-  const ta = a.item.time !== undefined && Number.isFinite(a.item.time) ? a.item.time : -Infinity;
-  const tb = b.item.time !== undefined && Number.isFinite(b.item.time) ? b.item.time : -Infinity;
+  const ta = isDated(a.item) ? a.item.time : -Infinity;
+  const tb = isDated(b.item) ? b.item.time : -Infinity;
   return tb - ta || 0;
 }
 
 function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
-  const when = item.time !== undefined && Number.isFinite(item.time) ? recorded(item) : 'no date';
+  const when = isDated(item) ? recorded(item) : 'no date';
   const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
   return `${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`;
 }
@@ -236,7 +241,7 @@ function describeMatch(m: RelationMatch): string {
   const fine = m.rule.window.before.unit === 'hours' || m.rule.window.before.unit === 'minutes';
   const at = (which: 'time' | 'end') => recorded(i, which, fine);
   const what = `${i.label ?? i.resource.resourceType}${i.measured ? ` ${formatMeasured(i.measured)}` : ''}`;
-  let when = i.time !== undefined && Number.isFinite(i.time) ? `on ${at('time')}` : '';
+  let when = isDated(i) ? `on ${at('time')}` : '';
   if (m.rule.window.match === 'interval') {
     if (i.ongoing) when = when ? `since ${at('time')} (ongoing)` : 'ongoing, start date not recorded';
     else if (i.end !== undefined && i.end !== i.time) when = `from ${at('time')} to ${at('end')}`;
