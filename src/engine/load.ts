@@ -391,6 +391,7 @@ class Compiler {
             path: this.fhirpath(f.value.path, `${at}.value.path`, on),
             unit: f.value.unit,
             units: f.value.units ? this.acceptedUnits(f.value.units, f.value.unit, `${at}.value.units`) : undefined,
+            greaterThan: f.value.greaterThan ?? 'above',
             fromString: f.value.fromString
               ? {
                   unitFallback: f.value.fromString.unitFallback ? this.fhirpath(f.value.fromString.unitFallback, `${at}.value.fromString.unitFallback`, on) : undefined,

@@ -3,7 +3,7 @@
  * resolved for each profile. Built once at start-up (`load.ts`), read per request (`evaluate.ts`).
  */
 import type { FhirResource } from 'fhir/r4';
-import type { Band, Measured, ValueTest } from './quantity';
+import type { Band, GreaterThanReading, Measured, ValueTest } from './quantity';
 import type { CodeIndex } from './code-sets';
 import type { CodeSetMatcher, Compiled } from './fhirpath';
 import type { Duration } from './time';
@@ -20,7 +20,7 @@ export interface CompiledFact {
   time: Compiled[];
   end: Compiled[];
   ongoing?: Compiled;
-  value?: { path: Compiled; unit: string; units?: ReadonlySet<string>; fromString?: { unitFallback?: Compiled; comparatorsOnly: boolean } };
+  value?: { path: Compiled; unit: string; units?: ReadonlySet<string>; greaterThan: GreaterThanReading; fromString?: { unitFallback?: Compiled; comparatorsOnly: boolean } };
   band?: string;
   label?: Compiled;
   exclude: { when: Compiled; reason: { template: Template; compiled: Map<string, Compiled> } }[];

@@ -2,14 +2,16 @@ import vm from 'node:vm';
 import { bandOf, formatNumber, isAbove, isAtLeast, normaliseQuantity, parseValueString, passes, type Band, type Measured } from './quantity';
 
 const m = (value: number, comparator?: Measured['comparator']): Measured => ({ value, comparator, unit: 'pg/mL', reported: '' });
+/** A `>X` value of a fact that reads it as "at least X" (the IL-6 fact, clinical-rules.md §1). */
+const gtAtLeast = (value: number): Measured => ({ ...m(value, '>'), greaterThanAtLeast: true });
 
 describe('comparator values are never treated as exact', () => {
   it.each([
     // value, comparator, threshold, above, atLeast
     [3.01, undefined, 3.0, true, true],
     [3.0, undefined, 3.0, false, true],
-    // clinical-rules.md §1: ">" and ">=" both mean "at least X", so >3.0 cannot be shown above 3.0.
-    [3.0, '>', 3.0, false, true],
+    // >3.0 is above 3.0; >=3.0 cannot be shown above it.
+    [3.0, '>', 3.0, true, true],
     [3.0, '>=', 3.0, false, true],
     [5.5, '>', 3.0, true, true],
     [1.5, '<', 1.5, false, false],
@@ -20,9 +22,28 @@ describe('comparator values are never treated as exact', () => {
     expect(isAtLeast(m(value, comparator), x)).toBe(atLeast);
   });
 
+  it('a fact reading ">X" as "at least X" (clinical-rules.md §1 for IL-6): >3.0 cannot be shown above 3.0', () => {
+    expect(isAbove(gtAtLeast(3.0), 3.0)).toBe(false);
+    expect(isAtLeast(gtAtLeast(3.0), 3.0)).toBe(true);
+    expect(isAbove(gtAtLeast(3.5), 3.0)).toBe(true);
+    expect(passes(gtAtLeast(3), { atMost: 3 })).toBe(true);
+  });
+
+  it('a fact reading ">X" as above X (the default; hs-CRP ">10 mg/L" is above 10)', () => {
+    expect(passes(m(10, '>'), { above: 10 })).toBe(true);
+    expect(passes(m(10, '>'), { above: 3, atMost: 10 })).toBe(false);
+    expect(passes(m(10, '>='), { above: 3, atMost: 10 })).toBe(true);
+    const read = (greaterThan?: 'above' | 'atLeast') =>
+      normaliseQuantity({ value: 10, comparator: '>', unit: 'mg/L', system: 'http://unitsofmeasure.org', code: 'mg/L' }, 'mg/L', undefined, greaterThan);
+    expect(read()).toMatchObject({ measured: { value: 10, comparator: '>' } });
+    expect(read()).not.toMatchObject({ measured: { greaterThanAtLeast: true } });
+    expect(read('atLeast')).toMatchObject({ measured: { value: 10, comparator: '>', greaterThanAtLeast: true } });
+  });
+
   it('"at most" and "below" are the complements ("cannot be shown above" is "not above")', () => {
     expect(passes(m(5, '<'), { atMost: 3 })).toBe(true);
-    expect(passes(m(3, '>'), { atMost: 3 })).toBe(true);
+    expect(passes(gtAtLeast(3), { atMost: 3 })).toBe(true);
+    expect(passes(m(3, '>'), { atMost: 3 })).toBe(false);
     expect(passes(m(3.5, '>'), { atMost: 3 })).toBe(false);
     expect(passes(m(5.9), { below: 6 })).toBe(true);
     expect(passes(m(6.0), { below: 6 })).toBe(false);
@@ -41,11 +62,22 @@ describe('bands (tiers)', () => {
     [7.01, undefined, 'significant'],
     [1.5, '<', 'optimal'],
     [5, '<', 'optimal–elevated'],
-    [7, '>', 'elevated–significant'],
+    // The values just below 3.0 are mild (the band holds up to and including 3.0).
+    [3, '<', 'optimal–mild'],
+    [3, '<=', 'optimal–mild'],
+    [7, '<', 'optimal–elevated'],
+    [7, '>', 'significant'],
     [7.5, '>', 'significant'],
+    [3, '>', 'elevated–significant'],
+    [1.5, '>', 'mild–significant'],
     [3, '>=', 'mild–significant'],
   ] as const)('%p%s → %s', (value, comparator, band) => {
     expect(bandOf(m(value, comparator), tiers)).toBe(band);
+  });
+
+  it('">X" read as "at least X" (IL-6) takes the band of X itself', () => {
+    expect(bandOf(gtAtLeast(7), tiers)).toBe('elevated–significant');
+    expect(bandOf(gtAtLeast(3), tiers)).toBe('mild–significant');
   });
 });
 

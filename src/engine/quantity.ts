@@ -1,8 +1,8 @@
 /**
  * Measured values with their comparators, and the comparisons the rules make on them.
  *
- * A value is the set of true values it allows: exact 5 → [5, 5]; `<1.5` → (−∞, 1.5); `>=7` and `>7` → [7, ∞)
- * (clinical-rules.md §1: "`>` / `>=` means 'at least X'").
+ * A value is the set of true values it allows: exact 5 → [5, 5]; `<1.5` → (−∞, 1.5); `>=7` → [7, ∞); `>7` → (7, ∞),
+ * or [7, ∞) where the fact reads `>X` as "at least X" (clinical-rules.md §1 for IL-6: "`>` / `>=` means 'at least X'").
  * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
  * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
  */
@@ -17,7 +17,12 @@ export interface Measured {
   unit: string;
   /** As the record reported it, for display: "0.0051 ng/mL", "<1.5 pg/mL". */
   reported: string;
+  /** `>X` is read as "at least X" (the fact's `greaterThan: atLeast`), not as above X. */
+  greaterThanAtLeast?: boolean;
 }
+
+/** How a fact reads a `>X` value: as above X (what it says; the default) or as at least X. */
+export type GreaterThanReading = 'above' | 'atLeast';
 
 export interface ValueTest {
   above?: number;
@@ -31,8 +36,9 @@ function lowerBound(m: Measured): { v: number; open: boolean } {
     case '<':
     case '<=':
       return { v: -Infinity, open: true };
+    case '>':
+      return { v: m.value, open: !m.greaterThanAtLeast };
     default:
-      // `>X` as `>=X`: clinical-rules.md §1 reads both as "at least X".
       return { v: m.value, open: false };
   }
 }
@@ -65,28 +71,30 @@ export interface Band {
 
 /** The band of a value; for a comparator value that spans several bands, "first–last" (`optimal–elevated`). */
 export function bandOf(m: Measured, bands: Band[]): string {
-  const of = (v: number, inclusive: boolean): string => {
+  // The band of `v` itself ('at'), or of the values just below it (the top of `<v`) or just above it (the bottom
+  // of a strict `>v`).
+  const of = (v: number, side: 'at' | 'justBelow' | 'justAbove'): string => {
     for (const b of bands) {
-      if (b.below !== undefined && (v < b.below || (!inclusive && v === b.below))) return b.name;
-      if (b.atMost !== undefined && (v < b.atMost || (v === b.atMost && inclusive))) return b.name;
+      if (b.below !== undefined && (v < b.below || (side === 'justBelow' && v === b.below))) return b.name;
+      if (b.atMost !== undefined && (v < b.atMost || (side !== 'justAbove' && v === b.atMost))) return b.name;
     }
     return bands[bands.length - 1]!.name;
   };
   switch (m.comparator) {
     case '<':
     case '<=': {
-      const top = of(m.value, m.comparator === '<=');
+      const top = of(m.value, m.comparator === '<' ? 'justBelow' : 'at');
       const bottom = bands[0]!.name;
       return top === bottom ? top : `${bottom}–${top}`;
     }
     case '>':
     case '>=': {
-      const low = of(m.value, true);
+      const low = of(m.value, lowerBound(m).open ? 'justAbove' : 'at');
       const top = bands[bands.length - 1]!.name;
       return low === top ? low : `${low}–${top}`;
     }
     default:
-      return of(m.value, true);
+      return of(m.value, 'at');
   }
 }
 
@@ -103,7 +111,7 @@ export type Normalised = { measured: Measured } | { problem: string };
 const UCUM = 'http://unitsofmeasure.org';
 
 /** A FHIR Quantity normalised to `target` (UCUM). The problem text is shown to clinicians. */
-export function normaliseQuantity(q: QuantityInput, target: string, accepted?: ReadonlySet<string>): Normalised {
+export function normaliseQuantity(q: QuantityInput, target: string, accepted?: ReadonlySet<string>, greaterThan: GreaterThanReading = 'above'): Normalised {
   if (typeof q.value !== 'number' || !Number.isFinite(q.value)) return { problem: 'no numeric value' };
   const unit = ucumCode(q);
   const shown = typeof q.unit === 'string' ? q.unit : typeof q.code === 'string' ? q.code : '';
@@ -114,7 +122,9 @@ export function normaliseQuantity(q: QuantityInput, target: string, accepted?: R
   const c = convert(q.value, unit, target);
   if ('error' in c) return { problem: `unit ${shown || unit} cannot be converted to ${target}` };
   if (!Number.isFinite(c.value)) return { problem: `value ${reported} is out of range in ${target}` };
-  return { measured: { value: c.value, comparator, unit: target, reported } };
+  const measured: Measured = { value: c.value, comparator, unit: target, reported };
+  if (comparator === '>' && greaterThan === 'atLeast') measured.greaterThanAtLeast = true;
+  return { measured };
 }
 
 /**
