@@ -32,11 +32,40 @@ function loadSchema() {
       for (const v of Object.values(node)) strip(v);
     }
   })(schema);
+  translateXsdPatterns(schema);
   schema.$id = schema.id;
   delete schema.id;
   delete schema.$schema;
   delete schema.discriminator;
   return { schema, resourceTypes, schemaFile };
+}
+
+/**
+ * FHIR's patterns are XML Schema regular expressions, where `\s` is only space, tab, CR and LF. In JavaScript
+ * `\s` is every Unicode space, so a string with a no-break space (U+00A0, common in text pasted from word
+ * processors), U+FEFF, U+2028 or U+3000 failed `string`'s `^[ \r\n\t\S]+$` and its whole resource was dropped.
+ * Each pattern that uses `\s`/`\S` is replaced by its XML Schema meaning; an unknown one stops the build.
+ */
+const XSD_PATTERNS = {
+  // string, markdown: XML Schema's [ \r\n\t\S] is every character (only non-empty is required).
+  '^[ \\r\\n\\t\\S]+$': '^[\\s\\S]+$',
+  // code
+  '^[^\\s]+(\\s[^\\s]+)*$': '^[^ \\t\\n\\r]+([ \\t\\n\\r][^ \\t\\n\\r]+)*$',
+  // uri, url, canonical
+  '^\\S*$': '^[^ \\t\\n\\r]*$',
+  // base64Binary
+  '^(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+$': '^([ \\t\\n\\r]*([0-9a-zA-Z\\+/=]){4}[ \\t\\n\\r]*)+$',
+};
+
+function translateXsdPatterns(node) {
+  if (Array.isArray(node)) return node.forEach(translateXsdPatterns);
+  if (!node || typeof node !== 'object') return;
+  if (typeof node.pattern === 'string' && /\\[sS]/.test(node.pattern)) {
+    const js = XSD_PATTERNS[node.pattern];
+    if (!js) throw new Error(`build-fhir-validator: the FHIR pattern ${node.pattern} uses \\s or \\S and has no XML Schema translation`);
+    node.pattern = js;
+  }
+  for (const v of Object.values(node)) translateXsdPatterns(v);
 }
 
 /** The ajv instance the validators are generated from, with `schema` added (the tests compile from it too). */
@@ -127,6 +156,6 @@ function shareCallContexts(source) {
   return { code: `"use strict";${prelude}${code.slice('"use strict";'.length)}`, calls };
 }
 
-module.exports = { loadSchema, newAjv, shareCallContexts };
+module.exports = { loadSchema, newAjv, shareCallContexts, translateXsdPatterns };
 
 if (require.main === module) main();

@@ -16,6 +16,7 @@ const build = require(path.join(__dirname, '..', '..', 'scripts', 'build-fhir-va
   loadSchema(): { schema: { $id: string }; resourceTypes: string[] };
   newAjv(schema: unknown, opts: { source: boolean }): AjvLike;
   shareCallContexts(code: string): { code: string; calls: number };
+  translateXsdPatterns(node: unknown): void;
 };
 
 /** Broken variants: every value replaced by values of other JSON types, and an unknown property on every object. */
@@ -84,5 +85,44 @@ describe('generated FHIR R4 validators equal ajv', () => {
     expect(code).toContain('(validate2(data.code, __ctx) || __failedAt(validate2, instancePath+"/code"))');
     expect(code).toContain('(wrapper0.validate(data1[i0], __ctx) || __failedAt(wrapper0.validate, instancePath+"/extension/" + i0))');
     expect(() => build.shareCallContexts('"use strict";validate2(f(x), {instancePath:instancePath+"/a",parentData:data,parentDataProperty:"a",rootData})')).toThrow(/unknown shape/);
+  });
+});
+
+describe("FHIR's patterns keep their XML Schema meaning (\\s is space, tab, CR, LF only)", () => {
+  const validate = loadFhirR4Validators();
+  const observation = (extra: Record<string, unknown>) => ({
+    resourceType: 'Observation',
+    id: 'o1',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '26881-3' }] },
+    ...extra,
+  });
+
+  // Text pasted from word processors and EHR notes carries these; each dropped the whole resource before.
+  it.each([
+    ['no-break space', '\u00a0'],
+    ['byte order mark', '\ufeff'],
+    ['line separator', '\u2028'],
+    ['ideographic space', '\u3000'],
+    ['narrow no-break space', '\u202f'],
+  ])('a string with a %s is valid FHIR', (_name, ch) => {
+    expect(validate.Observation!(observation({ note: [{ text: `drawn${ch}fasting` }], code: { text: `IL-6${ch}`, coding: [{ system: 'http://loinc.org', code: '26881-3' }] } }))).toBe(true);
+    expect(validate.Observation!(observation({ note: [{ text: ch }] }))).toBe(true);
+  });
+
+  it('an empty string, a code with a tab or double space, and a uri with a space stay invalid', () => {
+    expect(validate.Observation!(observation({ note: [{ text: '' }] }))).toBe(false);
+    expect(validate.Observation!(observation({ code: { coding: [{ system: 'http://loinc.org', code: '26881-3\t' }] } }))).toBe(false);
+    expect(validate.Observation!(observation({ code: { coding: [{ system: 'http://loinc.org', code: '26881  3' }] } }))).toBe(false);
+    expect(validate.Observation!(observation({ code: { coding: [{ system: 'http://loinc .org', code: '26881-3' }] } }))).toBe(false);
+  });
+
+  it('every pattern with \\s or \\S is translated; one without a translation stops the build', () => {
+    const { schema } = build.loadSchema();
+    const patterns = new Set<string>();
+    JSON.stringify(schema, (key, value: unknown) => (key === 'pattern' && typeof value === 'string' && patterns.add(value), value));
+    // Only string/markdown's "any character" keeps a \s (inside [\s\S], where its width does not matter).
+    expect([...patterns].filter((p) => /\\[sS]/.test(p))).toEqual(['^[\\s\\S]+$']);
+    expect(() => build.translateXsdPatterns({ properties: { x: { pattern: '^\\s+$' } } })).toThrow(/no XML Schema translation/);
   });
 });
