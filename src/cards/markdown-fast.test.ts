@@ -3,16 +3,17 @@ import { escapeMarkdown } from './markdown';
 
 const escapeEveryTime = (text: string) =>
   text
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g, '')
+    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/[\\`*_[\]|#!@]/g, (c) => `\\${c}`)
-    .replace(/([a-z][a-z0-9+.-]*):(?=\/\/)|\b(www)\.(?=[^\s.])/gi, (_m, scheme?: string, www?: string) => (scheme !== undefined ? `${scheme}\\:` : `${www}\\.`))
+    .replace(/[\\`*_~[\]|#!@]/g, (c) => `\\${c}`)
+    .replace(/([a-z][a-z0-9+.-]*):(?=\/\/)|(www)\.(?=[^\s.])/gi, (_m, scheme?: string, www?: string) => (scheme !== undefined ? `${scheme}\\:` : `${www}\\.`))
     .trim();
 
 it('gives what escaping every character class every time gives', () => {
-  const alphabet = ['a', 'Z', '5', '.', ' ', '\t', '\n', '\u0000', '\u007f', '&', '<', '>', '\\', '`', '*', '_', '[', ']', '|', '#', '!', '-', '/', 'µ', '€', '😀', '@', ':', '//', 'www', 'WWW.', 'https:'];
+  const alphabet = ['a', 'Z', '5', '.', ' ', '\t', '\n', '\u0000', '\u007f', '&', '<', '>', '\\', '`', '*', '_', '[', ']', '|', '#', '!', '-', '/', 'µ', '€', '😀', '@', ':', '//', 'www', 'WWW.', 'https:', '~', '\u202e', '\u0085', '\ufeff', '\u200b', '\u200d'];
   let seed = 7;
   const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < 20000; i++) {

@@ -4,23 +4,34 @@
  * renders detail with raw HTML enabled). Text written in the rule files is trusted and inserted as is.
  */
 
-const MARKDOWN_SPECIAL = /[\\`*_[\]|#!@]/g;
+const MARKDOWN_SPECIAL = /[\\`*_~[\]|#!@]/g;
 
 /**
  * What GitHub-Flavored Markdown turns into a link without any markup (autolinks: `https://…`, `www.…`,
  * `name@host`): the `:` of a scheme and the `.` after `www` are backslash-escaped (and `@` above), which
  * renders the same text but no link: a display string in the record cannot become a phishing link in the EHR.
  */
-const AUTOLINK = /([a-z][a-z0-9+.-]*):(?=\/\/)|\b(www)\.(?=[^\s.])/gi;
+const AUTOLINK = /([a-z][a-z0-9+.-]*):(?=\/\/)|(www)\.(?=[^\s.])/gi;
+
+/** Control characters (C0, DEL, C1): each run becomes one space. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
+
+/**
+ * Invisible characters that change how the rest of the line is shown: bidirectional overrides, embeddings,
+ * isolates and marks ("Sepsis \u202Eon 2026" shows its date reversed), zero-width space and word joiner, BOM.
+ * They are removed. The zero-width (non-)joiners that scripts and emoji need stay.
+ */
+const INVISIBLE = /[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
 
 /** Any character escapeMarkdown changes. */
-const NEEDS_ESCAPE = /[\u0000-\u001f\u007f&<>\\`*_[\]|#!@]|:\/\/|www\./i;
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff&<>\\`*_~[\]|#!@]|:\/\/|www\./i;
 
 /** Escapes record text for Markdown: special characters backslash-escaped, HTML as entities, one line. */
 export function escapeMarkdown(text: string): string {
   if (!NEEDS_ESCAPE.test(text)) return text.trim(); // most text ("IL-6", "5.1 pg/mL") has nothing to escape
   return text
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(INVISIBLE, '')
+    .replace(CONTROL, ' ')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
@@ -30,13 +41,14 @@ export function escapeMarkdown(text: string): string {
 }
 
 /**
- * Record text for plain-text fields (card summary): one line, no angle brackets, no control characters. A
+ * Record text for plain-text fields (card summary): one line, no angle brackets, no control or invisible characters. A
  * comparator before a number is written out instead of dropped, so ">3.0" never reads as the exact value 3.0:
  * `<` → "below", `<=` → "≤", `>` → "above", `>=` → "≥".
  */
 export function plainText(text: string): string {
   return text
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(INVISIBLE, '')
+    .replace(CONTROL, ' ')
     .replace(/(<=|>=|<|>)\s*(?=[-+]?\.?\d)/g, (c) => COMPARATOR_WORDS[c.trim()]!)
     .replace(/[<>]/g, '')
     .trim();
@@ -52,7 +64,7 @@ export function table(header: string[], rows: string[][]): string {
 /** What a clinician reads: Markdown escapes and entities undone (used by tests and the terminal printer). */
 export function readableText(markdown: string): string {
   return markdown
-    .replace(/\\([\\`*_[\]|#!@:.])/g, '$1')
+    .replace(/\\([\\`*_~[\]|#!@:.])/g, '$1')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
