@@ -131,3 +131,18 @@ describe('reading quantities', () => {
     expect([5.1, 5000, 37.72222, 0.00512, 10].map(formatNumber)).toEqual(['5.1', '5000', '37.72', '0.00512', '10']);
   });
 });
+
+describe('a unit and a UCUM code that disagree', () => {
+  const q = (unit: string, code: string, value = 12) => ({ value, unit, code, system: 'http://unitsofmeasure.org' });
+  it('excludes the value when both are UCUM units of different size, naming both', () => {
+    expect(normaliseQuantity(q('pg/mL', 'ng/mL'), 'pg/mL')).toEqual({ problem: 'unit pg/mL and its UCUM code ng/mL disagree' });
+    expect(normaliseQuantity(q('ng/mL', 'pg/mL', 0.012), 'pg/mL')).toEqual({ problem: 'unit ng/mL and its UCUM code pg/mL disagree' });
+    expect(normaliseQuantity(q('mmol/L', 'pg/mL'), 'pg/mL')).toEqual({ problem: 'unit mmol/L and its UCUM code pg/mL disagree' });
+  });
+  it('reads the code when the unit is display text or the same unit spelled otherwise', () => {
+    expect(normaliseQuantity(q('pg/ml', 'pg/mL'), 'pg/mL')).toMatchObject({ measured: { value: 12 } });
+    expect(normaliseQuantity(q('°C', 'Cel', 38.5), 'Cel')).toMatchObject({ measured: { value: 38.5 } });
+    expect(normaliseQuantity(q('hours', 'h', 5), 'h')).toMatchObject({ measured: { value: 5 } });
+    expect(normaliseQuantity(q('mg/dl', 'mg/dL', 1), 'mg/L')).toMatchObject({ measured: { value: 10 } });
+  });
+});

@@ -6,7 +6,7 @@
  * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
  * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
  */
-import { convert } from './units';
+import { convert, unitProblem } from './units';
 
 export type Comparator = '<' | '<=' | '>' | '>=';
 
@@ -118,6 +118,8 @@ export function normaliseQuantity(q: QuantityInput, target: string, accepted?: R
   const comparator = isComparator(q.comparator) ? q.comparator : undefined;
   const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
   if (!unit) return { problem: `value ${reported} has no unit` };
+  const disagreement = unitCodeDisagreement(q, unit);
+  if (disagreement) return { problem: disagreement };
   if (accepted && !accepted.has(unit)) return { problem: `unit ${shown || unit} is not one the rules read (${[...accepted].join(', ')})` };
   const c = convert(q.value, unit, target);
   if ('error' in c) return { problem: `unit ${shown || unit} cannot be converted to ${target}` };
@@ -142,6 +144,20 @@ export function parseValueString(text: string, fallbackUnit: string | undefined)
   if (!m) return undefined;
   const unit = m[3]?.trim() || fallbackUnit;
   return { comparator: m[1], value: Number(m[2]), unit, code: unit, system: UCUM };
+}
+
+/**
+ * A Quantity whose human `unit` is itself a UCUM unit that differs in size from its coded unit
+ * ({ value: 0.012, unit: "ng/mL", code: "pg/mL" }) is ambiguous: reading either would misstate the value by the
+ * ratio between them, so it is excluded with both named. A `unit` that is only display text ("°C", "hours")
+ * or the same unit spelled differently ("pg/ml") is not a disagreement.
+ */
+function unitCodeDisagreement(q: QuantityInput, code: string): string | undefined {
+  const unit = typeof q.unit === 'string' ? q.unit.trim() : '';
+  if (!unit || unit === code) return undefined;
+  const c = convert(1, unit, code);
+  if ('value' in c ? c.value === 1 : unitProblem(unit) !== undefined) return undefined;
+  return `unit ${unit} and its UCUM code ${code} disagree`;
 }
 
 function ucumCode(q: QuantityInput): string | undefined {
