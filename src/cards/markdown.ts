@@ -4,7 +4,21 @@
  * renders detail with raw HTML enabled). Text written in the rule files is trusted and inserted as is.
  */
 
-const MARKDOWN_SPECIAL = /[\\`*_~[\]|#!@]/g;
+// Character-class bodies, each written once: the regular expressions below are built from them.
+/** Markdown syntax, backslash-escaped (`~` is GFM strikethrough). */
+const SPECIAL_CHARS = '\\\\`*_~[\\]|#!@';
+/** Control characters (C0, DEL, C1): each run becomes one space. */
+const CONTROL_CHARS = '\\u0000-\\u001f\\u007f-\\u009f';
+/**
+ * Invisible characters that change how the rest of the line is shown: bidirectional overrides, embeddings,
+ * isolates and marks ("Sepsis \u202Eon 2026" shows its date reversed), zero-width space and word joiner, BOM.
+ * They are removed. The zero-width (non-)joiners that scripts and emoji need stay.
+ */
+const INVISIBLE_CHARS = '\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff';
+
+const MARKDOWN_SPECIAL = new RegExp(`[${SPECIAL_CHARS}]`, 'g');
+const CONTROL = new RegExp(`[${CONTROL_CHARS}]+`, 'g');
+const INVISIBLE = new RegExp(`[${INVISIBLE_CHARS}]`, 'g');
 
 /**
  * What GitHub-Flavored Markdown turns into a link without any markup (autolinks: `https://…`, `www.…`,
@@ -13,18 +27,11 @@ const MARKDOWN_SPECIAL = /[\\`*_~[\]|#!@]/g;
  */
 const AUTOLINK = /([a-z][a-z0-9+.-]*):(?=\/\/)|(www)\.(?=[^\s.])/gi;
 
-/** Control characters (C0, DEL, C1): each run becomes one space. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
-
-/**
- * Invisible characters that change how the rest of the line is shown: bidirectional overrides, embeddings,
- * isolates and marks ("Sepsis \u202Eon 2026" shows its date reversed), zero-width space and word joiner, BOM.
- * They are removed. The zero-width (non-)joiners that scripts and emoji need stay.
- */
-const INVISIBLE = /[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
-
 /** Any character escapeMarkdown changes. */
-const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff&<>\\`*_~[\]|#!@]|:\/\/|www\./i;
+const NEEDS_ESCAPE = new RegExp(`[${CONTROL_CHARS}${INVISIBLE_CHARS}&<>${SPECIAL_CHARS}]|:\\/\\/|www\\.`, 'i');
+
+/** An escape escapeMarkdown writes: before a special character, or the `:` and `.` of an autolink. */
+const ESCAPED = new RegExp(`\\\\([${SPECIAL_CHARS}:.])`, 'g');
 
 /** Escapes record text for Markdown: special characters backslash-escaped, HTML as entities, one line. */
 export function escapeMarkdown(text: string): string {
@@ -64,7 +71,7 @@ export function table(header: string[], rows: string[][]): string {
 /** What a clinician reads: Markdown escapes and entities undone (used by tests and the terminal printer). */
 export function readableText(markdown: string): string {
   return markdown
-    .replace(/\\([\\`*_~[\]|#!@:.])/g, '$1')
+    .replace(ESCAPED, '$1')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
