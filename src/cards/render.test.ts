@@ -99,7 +99,7 @@ describe('cards show dates as the record wrote them', () => {
   });
 
   it('times where the hour matters keep their offset', () => {
-    expect(readableText(confounded.detail ?? '')).toContain('fever: body temperature 38.6 Cel on 2026-05-10 18:00 UTC-08:00');
+    expect(readableText(confounded.detail ?? '')).toContain('fever: body temperature 38.6 °C on 2026-05-10 18:00 UTC-08:00');
   });
 });
 
@@ -123,7 +123,7 @@ describe('dates are shown at the precision the record gives', () => {
   const detail = readableText(cards.find((c) => c.source.topic?.code === 'il6-confounded')?.detail ?? '');
 
   it('a date without a time of day is shown without one', () => {
-    expect(detail).toContain('fever: body temperature 38.6 Cel on 2026-05-09');
+    expect(detail).toContain('fever: body temperature 38.6 °C on 2026-05-09');
     expect(detail).not.toContain('2026-05-09 00:00');
   });
 

@@ -10,7 +10,7 @@ import type { Evaluation, Finding, Selection } from '../engine/evaluate';
 import { toPoints } from '../engine/evaluate';
 import { parseTemplate } from '../engine/load';
 import type { Item, RelationMatch, Template } from '../engine/model';
-import { formatMeasured, formatNumber } from '../engine/quantity';
+import { formatMeasured, formatMeasuredAndReported, formatNumber, unitForPeople } from '../engine/quantity';
 import { coefficientOfVariation, lastToFirst, slopePerDay } from '../engine/temporal';
 import type { CardTextDef, SuggestionDef } from '../engine/rule-file';
 import { DAY_MS, formatDateTime, formatRecorded, shift } from '../engine/time';
@@ -232,7 +232,7 @@ function newestFirst(a: { item: Item }, b: { item: Item }): number {
 
 function describeExclusion({ item, reason }: { item: Item; reason: string }): string {
   const when = isDated(item) ? recorded(item) : 'no date';
-  const value = item.measured ? ` ${formatMeasured(item.measured)}` : '';
+  const value = item.measured ? ` ${formatMeasuredAndReported(item.measured)}` : '';
   return `${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`;
 }
 
@@ -240,7 +240,7 @@ function describeMatch(m: RelationMatch): string {
   const i = m.item;
   const fine = m.rule.window.before.unit === 'hours' || m.rule.window.before.unit === 'minutes';
   const at = (which: 'time' | 'end') => recorded(i, which, fine);
-  const what = `${i.label ?? i.resource.resourceType}${i.measured ? ` ${formatMeasured(i.measured)}` : ''}`;
+  const what = `${i.label ?? i.resource.resourceType}${i.measured ? ` ${formatMeasuredAndReported(i.measured)}` : ''}`;
   let when = isDated(i) ? `on ${at('time')}` : '';
   if (m.rule.window.match === 'interval') {
     if (i.ongoing) when = when ? `since ${at('time')} (ongoing)` : 'ongoing, start date not recorded';
@@ -333,7 +333,7 @@ function placeholder(expr: string, ev: Evaluation, f: Finding): string {
       return one?.measured ? formatMeasured(one.measured) : '—';
     case 'slopePerMonth': {
       const s = slopePerDay(toPoints(items));
-      const unit = one?.measured?.unit ?? '';
+      const unit = one?.measured ? unitForPeople(one.measured.unit) : '';
       return s === undefined ? '—' : `${s >= 0 ? '+' : ''}${formatNumber(s * 30.44)} ${unit}`.trim();
     }
     case 'lastToFirst': {

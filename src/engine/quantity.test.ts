@@ -1,5 +1,5 @@
 import vm from 'node:vm';
-import { bandOf, formatNumber, isAbove, isAtLeast, normaliseQuantity, parseValueString, passes, type Band, type Measured } from './quantity';
+import { bandOf, formatMeasured, formatMeasuredAndReported, formatNumber, isAbove, isAtLeast, normaliseQuantity, parseValueString, passes, type Band, type Measured } from './quantity';
 
 const m = (value: number, comparator?: Measured['comparator']): Measured => ({ value, comparator, unit: 'pg/mL', reported: '' });
 /** A `>X` value of a fact that reads it as "at least X" (the IL-6 fact, clinical-rules.md §1). */
@@ -84,7 +84,7 @@ describe('bands (tiers)', () => {
 describe('reading quantities', () => {
   it('normalises units and keeps what was reported', () => {
     expect(normaliseQuantity({ value: 0.0051, unit: 'ng/mL', system: 'http://unitsofmeasure.org', code: 'ng/mL' }, 'pg/mL')).toEqual({
-      measured: { value: 5.1, unit: 'pg/mL', comparator: undefined, reported: '0.0051 ng/mL' },
+      measured: { value: 5.1, unit: 'pg/mL', comparator: undefined, reported: '0.0051 ng/mL', converted: true },
     });
   });
   it.each([
@@ -144,5 +144,46 @@ describe('a unit and a UCUM code that disagree', () => {
     expect(normaliseQuantity(q('°C', 'Cel', 38.5), 'Cel')).toMatchObject({ measured: { value: 38.5 } });
     expect(normaliseQuantity(q('hours', 'h', 5), 'h')).toMatchObject({ measured: { value: 5 } });
     expect(normaliseQuantity(q('mg/dl', 'mg/dL', 1), 'mg/L')).toMatchObject({ measured: { value: 10 } });
+  });
+});
+
+describe('unit text without a UCUM code', () => {
+  const q = (value: number, unit: string) => ({ value, unit });
+  it.each([
+    [38.2, '°C', 'Cel', 38.2],
+    [38.2, '℃', 'Cel', 38.2],
+    [101, '°F', 'Cel', 38.3333333333],
+    [101, 'degF', 'Cel', 38.3333333333],
+    [45, 'mins', 'min', 45],
+    [5, 'Hours', 'h', 5],
+    [5, 'hrs', 'h', 5],
+    [12, 'uIU/mL', 'u[IU]/mL', 12],
+    [12, 'µIU/mL', 'u[IU]/mL', 12],
+    [12, 'mIU/L', 'u[IU]/mL', 12],
+    [31, 'kg/m^2', 'kg/m2', 31],
+    [40, 'in', 'cm', 101.6],
+  ])('%p %s is read as UCUM (%s)', (value, unit, target, expected) => {
+    const r = normaliseQuantity(q(value, unit), target);
+    expect('measured' in r && r.measured.value).toBeCloseTo(expected, 6);
+  });
+  it('guesses no unit with more than one meaning: F is the farad, IU/mL names no international unit', () => {
+    expect(normaliseQuantity(q(101, 'F'), 'Cel')).toEqual({ problem: 'unit F cannot be converted to Cel' });
+    expect(normaliseQuantity(q(12, 'IU/mL'), 'u[IU]/mL')).toEqual({ problem: 'unit IU/mL cannot be converted to u[IU]/mL' });
+  });
+});
+
+describe('values as cards show them', () => {
+  const cel = (value: number, reported: string, converted?: boolean): Measured => ({ value, unit: 'Cel', reported, ...(converted ? { converted } : {}) });
+  it('writes UCUM codes that people do not write as the unit people write, and an annotation-only unit as nothing', () => {
+    expect(formatMeasured(cel(38.6, '38.6 Cel'))).toBe('38.6 °C');
+    expect(formatMeasured({ value: 12, unit: 'u[IU]/mL', reported: '' })).toBe('12 µIU/mL');
+    expect(formatMeasured({ value: 28, unit: '{score}', reported: '' })).toBe('28');
+    expect(formatMeasured(m(5.1, '<'))).toBe('<5.1 pg/mL');
+  });
+  it('adds the value as reported when normalising changed the number (clinical-rules §5: value, unit as reported, normalised value)', () => {
+    expect(formatMeasuredAndReported(cel(38, '100.4 [degF]', true))).toBe('38 °C (reported 100.4 [degF])');
+    expect(formatMeasuredAndReported(cel(38.6, '38.6 Cel'))).toBe('38.6 °C');
+    const r = normaliseQuantity({ value: 0.0051, unit: 'ng/mL' }, 'pg/mL');
+    expect('measured' in r && formatMeasuredAndReported(r.measured)).toBe('5.1 pg/mL (reported 0.0051 ng/mL)');
   });
 });

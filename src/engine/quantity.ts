@@ -6,7 +6,7 @@
  * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
  * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
  */
-import { convert, unitProblem } from './units';
+import { convert, UNIT_SPELLINGS, unitProblem } from './units';
 
 export type Comparator = '<' | '<=' | '>' | '>=';
 
@@ -19,6 +19,8 @@ export interface Measured {
   reported: string;
   /** `>X` is read as "at least X" (the fact's `greaterThan: atLeast`), not as above X. */
   greaterThanAtLeast?: boolean;
+  /** The number changed in normalisation (100.4 [degF] → 38 Cel): cards show the reported value beside it. */
+  converted?: boolean;
 }
 
 /** How a fact reads a `>X` value: as above X (what it says; the default) or as at least X. */
@@ -126,6 +128,7 @@ export function normaliseQuantity(q: QuantityInput, target: string, accepted?: R
   if (!Number.isFinite(c.value)) return { problem: `value ${reported} is out of range in ${target}` };
   const measured: Measured = { value: c.value, comparator, unit: target, reported };
   if (comparator === '>' && greaterThan === 'atLeast') measured.greaterThanAtLeast = true;
+  if (c.value !== q.value) measured.converted = true;
   return { measured };
 }
 
@@ -161,10 +164,12 @@ function unitCodeDisagreement(q: QuantityInput, code: string): string | undefine
 }
 
 function ucumCode(q: QuantityInput): string | undefined {
-  // Prefer the coded unit when it is UCUM; else the human unit, which is usually UCUM-compatible ("pg/mL").
+  // Prefer the coded unit when it is UCUM; else the human unit, which is usually UCUM ("pg/mL") or a common
+  // spelling of one ("°C", "hours").
   if (typeof q.code === 'string' && q.code && (q.system === undefined || q.system === UCUM)) return q.code;
-  if (typeof q.unit === 'string' && q.unit.trim()) return q.unit.trim();
-  return undefined;
+  const unit = typeof q.unit === 'string' ? q.unit.trim() : '';
+  if (!unit) return undefined;
+  return UNIT_SPELLINGS.get(unit) ?? UNIT_SPELLINGS.get(unit.toLowerCase()) ?? unit;
 }
 
 function isComparator(v: unknown): v is Comparator {
@@ -177,6 +182,28 @@ export function formatNumber(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
+/** UCUM codes that are not what people write ("Cel"), and the unit text cards show for them. */
+const UNIT_FOR_PEOPLE: ReadonlyMap<string, string> = new Map([
+  ['Cel', '°C'],
+  ['[degF]', '°F'],
+  ['u[IU]/mL', 'µIU/mL'],
+  ['m[IU]/L', 'mIU/L'],
+  ['kg/m2', 'kg/m²'],
+  ['[in_i]', 'in'],
+]);
+
+/** A UCUM unit as cards show it: "°C" for Cel; a unit that is only an annotation ("{score}") shows as nothing. */
+export function unitForPeople(unit: string): string {
+  return UNIT_FOR_PEOPLE.get(unit) ?? (/^\{[^}]*\}$/.test(unit) ? '' : unit);
+}
+
+/** "5.1 pg/mL", "<1.5 pg/mL", "38 °C". */
 export function formatMeasured(m: Measured): string {
-  return `${m.comparator ?? ''}${formatNumber(m.value)} ${m.unit}`;
+  const unit = unitForPeople(m.unit);
+  return `${m.comparator ?? ''}${formatNumber(m.value)}${unit ? ` ${unit}` : ''}`;
+}
+
+/** The normalised value, and the value as reported when normalising changed it: "38 °C (reported 100.4 [degF])". */
+export function formatMeasuredAndReported(m: Measured): string {
+  return m.converted ? `${formatMeasured(m)} (reported ${m.reported})` : formatMeasured(m);
 }

@@ -48,6 +48,36 @@ export function convert(value: number, from: string, to: string): Conversion {
   return { value: withoutFloatNoise(map.a * value + map.b) };
 }
 
+/**
+ * Unit text that records carry instead of UCUM, without a UCUM code ("°C", "hours"), and the UCUM unit it
+ * names. Only spellings with a single meaning: `F` (farad in UCUM) or `IU/mL` (which international unit?) are
+ * not guessed. Word spellings are looked up in lower case.
+ */
+export const UNIT_SPELLINGS: ReadonlyMap<string, string> = new Map([
+  ['°C', 'Cel'],
+  ['℃', 'Cel'],
+  ['degc', 'Cel'],
+  ['°F', '[degF]'],
+  ['℉', '[degF]'],
+  ['degf', '[degF]'],
+  ['mins', 'min'],
+  ['minute', 'min'],
+  ['minutes', 'min'],
+  ['hr', 'h'],
+  ['hrs', 'h'],
+  ['hour', 'h'],
+  ['hours', 'h'],
+  ['uIU/mL', 'u[IU]/mL'],
+  ['µIU/mL', 'u[IU]/mL'],
+  ['μIU/mL', 'u[IU]/mL'],
+  ['mIU/L', 'm[IU]/L'],
+  ['kg/m^2', 'kg/m2'],
+  ['kg/m²', 'kg/m2'],
+  ['in', '[in_i]'],
+  ['inch', '[in_i]'],
+  ['inches', '[in_i]'],
+]);
+
 /** Why `unit` is not a UCUM unit (`"pgg is not a valid UCUM code."`), or undefined when it is one. */
 export function unitProblem(unit: string): string | undefined {
   if (unit.length > UNIT_MAX) return `a unit longer than ${UNIT_MAX} characters is not read`;
