@@ -150,3 +150,47 @@ describe('results not used are listed newest first, so the cap hides the oldest'
     expect(notUsed.join('\n')).not.toContain('IL-6 4 pg/mL');
   });
 });
+
+describe('a summary that would be too long names fewer confounders instead of losing its advice', () => {
+  const obs = (id: string, loinc: string, hoursBefore: number, value: number, unit: string): FhirResource =>
+    ({
+      resourceType: 'Observation',
+      id,
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: loinc }] },
+      subject: { reference: 'Patient/p' },
+      effectiveDateTime: new Date(now - 5 * DAY - hoursBefore * 3_600_000).toISOString(),
+      valueQuantity: { value, unit, system: 'http://unitsofmeasure.org', code: unit },
+    }) as FhirResource;
+  // Every confounder of clinical-rules §3 around an IL-6 drawn 5 days ago.
+  const resources: FhirResource[] = [
+    { resourceType: 'Patient', id: 'p' },
+    il6('draw', 5, 5.2),
+    {
+      resourceType: 'Condition',
+      id: 'sepsis',
+      clinicalStatus: { coding: [{ code: 'active' }] },
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '91302008', display: 'Sepsis' }] },
+      subject: { reference: 'Patient/p' },
+      onsetDateTime: iso(8),
+    },
+    obs('temp', '8310-5', 6, 38.6, 'Cel'),
+    { resourceType: 'Encounter', id: 'er', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'EMER' }, subject: { reference: 'Patient/p' }, period: { start: iso(7), end: iso(6) } },
+    { resourceType: 'Procedure', id: 'op', status: 'completed', category: { coding: [{ system: 'http://snomed.info/sct', code: '387713003' }] }, code: { text: 'Appendectomy' }, subject: { reference: 'Patient/p' }, performedDateTime: iso(9) },
+    obs('run', '55411-3', 12, 90, 'min'),
+    obs('night', '93832-4', 8, 4, 'h'),
+    obs('crp', '1988-5', 2, 25, 'mg/L'),
+  ] as FhirResource[];
+  const card = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' }).find((c) => c.source.topic?.code === 'il6-confounded')!;
+
+  it('keeps the advice at the end and counts the confounders it does not name; the detail names them all', () => {
+    expect(card.summary.length).toBeLessThan(140);
+    expect(card.summary).toMatch(/^IL-6 5\.2 pg\/mL on \d{4}-\d{2}-\d{2} may reflect an acute state \(.+ \+\d more\): repeat when stable$/);
+    const named = card.summary.split('(')[1]!.split(' +')[0]!.split(', ');
+    const more = Number(/\+(\d) more/.exec(card.summary)![1]);
+    const detail = readableText(card.detail!);
+    const listed = ['acute illness', 'fever', 'emergency or inpatient stay', 'recent surgery', 'intense exercise', 'poor sleep', 'acute-phase CRP'];
+    for (const label of listed) expect(detail).toContain(`- ${label}:`);
+    expect(named.length + more).toBeGreaterThanOrEqual(listed.length);
+  });
+});

@@ -64,10 +64,10 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
   const uuid = opts.newUuid ?? randomUUID;
   const rs = ev.ruleSet;
   const text: CardTextDef = { ...f.def.card.base, ...(f.variant ? f.def.card.variants[f.variant] : {}) };
-  const fill = (t: string, escape: (s: string) => string) => fillTemplate(t, ev, f, escape);
+  const fill = (t: string, escape: (s: string) => string, listMax?: number) => fillTemplate(t, ev, f, escape, listMax);
   const card: Card = {
     uuid: uuid(),
-    summary: truncate(fill(text.summary, plainText)),
+    summary: fitSummary((listMax) => fill(text.summary, plainText, listMax)),
     indicator: f.indicator,
     detail: renderDetail(ev, f, text, fill, opts),
     source: sourceOf(ev, f.code, f.def.display),
@@ -287,23 +287,25 @@ function renderSuggestion(s: SuggestionDef, f: Finding, opts: RenderOptions, uui
 /** Parsed card templates; their texts come from the loaded rule files only, so this stays small. */
 const TEMPLATES = new Map<string, Template>();
 
-function fillTemplate(text: string, ev: Evaluation, f: Finding, escape: (s: string) => string): string {
+/** `listMax`: how many labels a list placeholder names before "+N more" (all by default). */
+function fillTemplate(text: string, ev: Evaluation, f: Finding, escape: (s: string) => string, listMax = Infinity): string {
   let parts = TEMPLATES.get(text);
   if (!parts) TEMPLATES.set(text, (parts = parseTemplate(text)));
   return parts
-    .map((part) => (typeof part === 'string' ? part : escape(placeholder(part.expr, ev, f))))
+    .map((part) => (typeof part === 'string' ? part : escape(placeholder(part.expr, ev, f, listMax))))
     .join('')
     .replace(/\s+/g, ' ')
     .trim();
 }
 
-function placeholder(expr: string, ev: Evaluation, f: Finding): string {
+function placeholder(expr: string, ev: Evaluation, f: Finding, listMax: number): string {
   if (expr === 'variant') return f.variant ?? '';
   if (expr.startsWith('$')) return ev.profile.display[expr.slice(1)] ?? '';
   const [name, field] = expr.split('.') as [string, string];
   const sel: Selection | undefined = name === 'subject' ? f.subject : f.selections.get(name);
   if (name === 'subject' && f.subject && ev.profile.relations[field]) {
-    return [...new Set(ev.relationMatches(field, f.subject).map((m) => m.rule.label))].join(', ');
+    const labels = [...new Set(ev.relationMatches(field, f.subject).map((m) => m.rule.label))];
+    return labels.length <= listMax ? labels.join(', ') : `${labels.slice(0, listMax).join(', ')} +${labels.length - listMax} more`;
   }
   const items = asList(sel);
   const one = Array.isArray(sel) ? items[items.length - 1] : items[0];
@@ -351,6 +353,16 @@ function placeholder(expr: string, ev: Evaluation, f: Finding): string {
 
 function asList(sel: Selection | undefined): Item[] {
   return sel === undefined ? [] : Array.isArray(sel) ? sel : [sel];
+}
+
+/**
+ * The summary in full, else with its lists of labels shortened ("fever, recent surgery +3 more") until it fits, so
+ * that what it advises at the end is not cut off; cut only when even one label is too long.
+ */
+function fitSummary(fillWith: (listMax: number) => string): string {
+  let s = fillWith(Infinity);
+  for (let listMax = 3; s.length > SUMMARY_MAX && listMax >= 1; listMax--) s = fillWith(listMax);
+  return truncate(s);
 }
 
 function truncate(s: string): string {
