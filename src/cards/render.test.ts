@@ -194,3 +194,53 @@ describe('a summary that would be too long names fewer confounders instead of lo
     expect(named.length + more).toBeGreaterThanOrEqual(listed.length);
   });
 });
+
+describe('a record with hundreds of matches or very long text still gives a card of readable size', () => {
+  const long = (n: number) => `Condition ${n} ${'with a very long name '.repeat(100)}`;
+  const condition = (id: string, code: string, daysAgo: number, text: string): FhirResource =>
+    ({
+      resourceType: 'Condition',
+      id,
+      clinicalStatus: { coding: [{ code: 'active' }] },
+      code: { coding: [{ system: 'http://snomed.info/sct', code }], text },
+      subject: { reference: 'Patient/p' },
+      onsetDateTime: iso(daysAgo),
+    }) as FhirResource;
+  const resources: FhirResource[] = [
+    { resourceType: 'Patient', id: 'p' },
+    il6('draw', 1, 12),
+    il6('earlier', 60, 9),
+    // 200 acute illnesses around the draw, and 40 autoimmune conditions on file.
+    ...Array.from({ length: 200 }, (_, n) => condition(`acute${n}`, '91302008', 2 + (n % 10), long(n))),
+    ...Array.from({ length: 40 }, (_, n) => condition(`ra${n}`, '69896004', 400 + n, long(n))),
+    il6('odd-unit', 30, 4, { valueQuantity: { value: 4, unit: 'x'.repeat(10_000) } }),
+  ];
+  const cards = renderCards(evaluate(rules, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' });
+  const confounded = readableText(cards.find((c) => c.source.topic?.code === 'il6-confounded')!.detail!);
+
+  it('names at most 5 matches of each kind, the latest first, and counts the rest', () => {
+    const lines = confounded.split('\n').filter((l) => l.startsWith('- acute illness') || l.startsWith('- ongoing or recently resolved acute illness'));
+    expect(lines).toHaveLength(12);
+    expect(lines).toContain('- acute illness: … and 195 more, earlier');
+    expect(lines).toContain('- ongoing or recently resolved acute illness: … and 195 more, earlier');
+    expect(lines[0]).toContain(`on ${iso(2).slice(0, 10)}`);
+  });
+
+  it('clips text from the record to 200 characters, and keeps every card detail under 20 kB', () => {
+    // "Condition 0 " and 8 of the 22-character repeats fit in 199 characters; then "…".
+    expect(confounded).toContain(`Condition 0 ${'with a very long name '.repeat(8)}with a very… on`);
+    expect(confounded).not.toContain(`Condition 0 ${'with a very long name '.repeat(9)}`);
+    for (const c of cards) expect(c.detail!.length).toBeLessThan(20_000);
+    const notUsed = readableText(cards.map((c) => c.detail).join('\n')).split('\n').find((l) => l.includes('xxxx'))!;
+    expect(notUsed).toMatch(/IL-6: unit x+… is not one the rules read/);
+    expect(notUsed.length).toBeLessThan(400);
+  });
+
+  it('names at most 5 known conditions of a category and counts the rest', () => {
+    const stable = resources.filter((r) => !r.id!.startsWith('acute'));
+    const persistent = renderCards(evaluate(rules, 'default', { resources: stable, now, patientId: 'p' }), { patientId: 'p' }).find((c) => c.source.topic?.code === 'il6-persistent')!;
+    const known = readableText(persistent.detail!).split('\n').find((l) => l.startsWith('**Known:**'))!;
+    expect(known.match(/\(since \d{4}\)/g)).toHaveLength(5);
+    expect(known).toMatch(/\(since \d{4}\), and 35 more — /);
+  });
+});

@@ -18,6 +18,8 @@ import { escapeMarkdown, plainText, table } from './markdown';
 
 const SUMMARY_MAX = 139;
 const MAX_LISTED_EXCLUSIONS = 10;
+/** Confounders of one kind, or known conditions of one category, a card names before "and N more". */
+const MAX_LISTED_PER_KIND = 5;
 
 export interface RenderOptions {
   patientId: string;
@@ -103,7 +105,7 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
   for (const relation of f.def.card.showRelations) {
     const matches = f.subject ? ev.relationMatches(relation, f.subject) : [];
     if (matches.length === 0) continue;
-    const lines = matches.map((m) => `- ${describeMatch(m)}`);
+    const lines = listedMatches(matches);
     const clear = clearsAfter(matches);
     const tail = clear === 'ongoing' ? '\n\nAt least one of these is still ongoing: a result drawn now would still be affected.' : clear !== undefined ? `\n\nA result drawn after ${formatDateTime(clear)} would be outside every window found.` : '';
     parts.push(`**${capitalise(ev.profile.relations[relation]!.name)} around the draw on ${f.subject!.time !== undefined ? recorded(f.subject!) : '—'}**\n\n${lines.join('\n')}${tail}`);
@@ -111,7 +113,11 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   if (f.checklist) {
     const c = f.checklist;
-    const known = c.known.map((k) => `${k.known.map((i) => `${escapeMarkdown(i.label ?? 'condition')}${isDated(i) ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`).join(', ')} — ${k.label}`);
+    const known = c.known.map((k) => {
+      const named = k.known.slice(0, MAX_LISTED_PER_KIND).map((i) => `${escapeMarkdown(i.label ?? 'condition')}${isDated(i) ? ` (since ${new Date(i.time).getUTCFullYear()})` : ''}`);
+      if (k.known.length > named.length) named.push(`and ${k.known.length - named.length} more`);
+      return `${named.join(', ')} — ${k.label}`;
+    });
     if (known.length > 0) parts.push(`**${c.knownTitle}:** ${known.join('; ')}.`);
     if (c.open.length > 0) parts.push(`**${c.title}:** ${c.open.join(', ')}.`);
   }
@@ -234,6 +240,22 @@ function describeExclusion({ item, reason }: { item: Item; reason: string }): st
   const when = isDated(item) ? recorded(item) : 'no date';
   const value = item.measured ? ` ${formatMeasuredAndReported(item.measured)}` : '';
   return `${when} — ${escapeMarkdown(`${item.label ?? item.resource.resourceType}${value}`)}: ${escapeMarkdown(reason)}`;
+}
+
+/**
+ * One line per match, at most MAX_LISTED_PER_KIND of each kind (label), the latest first, and "… and N more" for
+ * the rest of that kind, so that a record with hundreds of matches of one kind still shows every kind.
+ */
+function listedMatches(matches: RelationMatch[]): string[] {
+  const byKind = new Map<string, RelationMatch[]>();
+  for (const m of matches) byKind.set(m.rule.label, [...(byKind.get(m.rule.label) ?? []), m]);
+  const lines: string[] = [];
+  for (const [label, ms] of byKind) {
+    const shown = ms.length > MAX_LISTED_PER_KIND ? [...ms].sort(newestFirst).slice(0, MAX_LISTED_PER_KIND) : ms;
+    lines.push(...shown.map((m) => `- ${describeMatch(m)}`));
+    if (ms.length > shown.length) lines.push(`- ${label}: … and ${ms.length - shown.length} more, earlier`);
+  }
+  return lines;
 }
 
 function describeMatch(m: RelationMatch): string {

@@ -11,6 +11,7 @@ import type { FhirResource, Patient } from 'fhir/r4';
 import { CodeSetMatcher, POOL_VAR, type Compiled } from './fhirpath';
 import type { CompiledClause, CompiledFact, CompiledFinding, CompiledNote, Item, ItemTest, Profile, RelationMatch, RuleSet } from './model';
 import { bandOf, normaliseQuantity, parseValueString, passes, type Measured, type Normalised } from './quantity';
+import { clipRecordText } from './record-text';
 import { coefficientOfVariation, isMonotonic, lastToFirst, slopePerDay, type Point } from './temporal';
 import { formatDuration, parseFhirTime, shift, type Duration } from './time';
 
@@ -143,12 +144,12 @@ export class Evaluation {
     const item: Item = { fact: fact.name, resource: r, ref: `${r.resourceType}/${r.id ?? `#${n}`}`, ongoing: false, time: undefined, end: undefined, timeText: undefined, endText: undefined, measured: undefined, band: undefined, label: undefined, excluded: undefined };
     if (fact.label) {
       const label = this.eval(fact.label, r, fact.name).find((v) => typeof v === 'string' && v.trim() !== '');
-      if (typeof label === 'string') item.label = label;
+      if (typeof label === 'string') item.label = clipRecordText(label);
     }
     for (const x of fact.exclude) {
       if (this.test(x.when, r, fact.name)) {
         item.excluded = x.reason.template
-          .map((p) => (typeof p === 'string' ? p : this.eval(x.reason.compiled.get(p.expr)!, r, fact.name).map(String).join(', ') || '(none)'))
+          .map((p) => (typeof p === 'string' ? p : clipRecordText(this.eval(x.reason.compiled.get(p.expr)!, r, fact.name).map(String).join(', ')) || '(none)'))
           .join('');
         break;
       }

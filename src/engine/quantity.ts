@@ -6,6 +6,7 @@
  * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
  * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
  */
+import { clipRecordText } from './record-text';
 import { convert, UNIT_SPELLINGS, unitProblem } from './units';
 
 export type Comparator = '<' | '<=' | '>' | '>=';
@@ -116,7 +117,7 @@ const UCUM = 'http://unitsofmeasure.org';
 export function normaliseQuantity(q: QuantityInput, target: string, accepted?: ReadonlySet<string>, greaterThan: GreaterThanReading = 'above'): Normalised {
   if (typeof q.value !== 'number' || !Number.isFinite(q.value)) return { problem: 'no numeric value' };
   const unit = ucumCode(q);
-  const shown = typeof q.unit === 'string' ? q.unit : typeof q.code === 'string' ? q.code : '';
+  const shown = clipRecordText(typeof q.unit === 'string' ? q.unit : typeof q.code === 'string' ? q.code : '');
   const comparator = isComparator(q.comparator) ? q.comparator : undefined;
   const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
   if (!unit) return { problem: `value ${reported} has no unit` };
