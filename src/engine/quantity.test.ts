@@ -187,3 +187,31 @@ describe('values as cards show them', () => {
     expect('measured' in r && formatMeasuredAndReported(r.measured)).toBe('5.1 pg/mL (reported 0.0051 ng/mL)');
   });
 });
+
+describe('a spelled unit that disagrees with its UCUM code', () => {
+  const q = (value: number, unit: string, code: string) => ({ value, unit, code, system: 'http://unitsofmeasure.org' });
+  it.each([
+    [38.6, '°C', '[degF]', 'Cel'],
+    [100.6, '°F', 'Cel', 'Cel'],
+    [1, 'hours', 'min', 'min'],
+    [7, 'hours', 'min', 'h'],
+    [5.2, 'uIU/mL', 'pg/mL', 'pg/mL'],
+  ])('%p %s coded %s is excluded, naming both', (value, unit, code, target) => {
+    expect(normaliseQuantity(q(value, unit, code), target)).toEqual({ problem: `unit ${unit} and its UCUM code ${code} disagree` });
+  });
+  it('agrees when the spelling names the coded unit', () => {
+    expect(normaliseQuantity(q(38.6, '°C', 'Cel'), 'Cel')).toMatchObject({ measured: { value: 38.6 } });
+    expect(normaliseQuantity(q(101, 'ºF', '[degF]'), 'Cel')).toMatchObject({ measured: { converted: true } });
+    expect(normaliseQuantity(q(12, 'uIU/ml', 'u[IU]/mL'), 'u[IU]/mL')).toMatchObject({ measured: { value: 12 } });
+  });
+  it('reads the lower-case-l and degree-sign variants without a code', () => {
+    for (const [unit, target, value] of [['uIU/ml', 'u[IU]/mL', 25], ['mIU/l', 'u[IU]/mL', 25], ['ºF', 'Cel', 38.3333333333], ['° C', 'Cel', 101]] as const) {
+      const r = normaliseQuantity({ value: unit === 'ºF' ? 101 : unit === '° C' ? 101 : 25, unit }, target);
+      expect('measured' in r && r.measured.value).toBeCloseTo(value, 6);
+    }
+  });
+  it('marks a value converted only when the unit changed size, not when float noise was removed', () => {
+    const r = normaliseQuantity({ value: 5.123456789012345, unit: 'pg/ml' }, 'pg/mL');
+    expect('measured' in r && r.measured.converted).toBeUndefined();
+  });
+});

@@ -129,7 +129,8 @@ export function normaliseQuantity(q: QuantityInput, target: string, accepted?: R
   if (!Number.isFinite(c.value)) return { problem: `value ${reported} is out of range in ${target}` };
   const measured: Measured = { value: c.value, comparator, unit: target, reported };
   if (comparator === '>' && greaterThan === 'atLeast') measured.greaterThanAtLeast = true;
-  if (c.value !== q.value) measured.converted = true;
+  // Converted when the unit differs in size, not when the number merely lost float noise (pg/ml → pg/mL).
+  if (unit !== target && !sameSize(unit, target)) measured.converted = true;
   return { measured };
 }
 
@@ -151,26 +152,36 @@ export function parseValueString(text: string, fallbackUnit: string | undefined)
 }
 
 /**
- * A Quantity whose human `unit` is itself a UCUM unit that differs in size from its coded unit
- * ({ value: 0.012, unit: "ng/mL", code: "pg/mL" }) is ambiguous: reading either would misstate the value by the
- * ratio between them, so it is excluded with both named. A `unit` that is only display text ("°C", "hours")
- * or the same unit spelled differently ("pg/ml") is not a disagreement.
+ * A Quantity whose human `unit` is itself a UCUM unit, or a common spelling of one, that differs in size from its
+ * coded unit ({ value: 0.012, unit: "ng/mL", code: "pg/mL" }; { value: 38.6, unit: "°C", code: "[degF]" }) is
+ * ambiguous: reading either would misstate the value, so it is excluded with both named. A `unit` that is only
+ * display text ("Body temp") or the same unit spelled differently ("pg/ml", "°C" for Cel) is not a disagreement.
  */
 function unitCodeDisagreement(q: QuantityInput, code: string): string | undefined {
-  const unit = typeof q.unit === 'string' ? q.unit.trim() : '';
+  const text = typeof q.unit === 'string' ? q.unit.trim() : '';
+  const unit = asUcum(text);
   if (!unit || unit === code) return undefined;
   const c = convert(1, unit, code);
   if ('value' in c ? c.value === 1 : unitProblem(unit) !== undefined) return undefined;
-  return `unit ${unit} and its UCUM code ${code} disagree`;
+  return `unit ${clipRecordText(text)} and its UCUM code ${clipRecordText(code)} disagree`;
+}
+
+/** Both UCUM units, and 1 of one is 1 of the other (pg/ml and pg/mL; not Cel and [degF], not pg/mL and ng/mL). */
+function sameSize(a: string, b: string): boolean {
+  const c = convert(1, a, b);
+  return 'value' in c && c.value === 1;
 }
 
 function ucumCode(q: QuantityInput): string | undefined {
   // Prefer the coded unit when it is UCUM; else the human unit, which is usually UCUM ("pg/mL") or a common
   // spelling of one ("°C", "hours").
   if (typeof q.code === 'string' && q.code && (q.system === undefined || q.system === UCUM)) return q.code;
-  const unit = typeof q.unit === 'string' ? q.unit.trim() : '';
-  if (!unit) return undefined;
-  return UNIT_SPELLINGS.get(unit) ?? UNIT_SPELLINGS.get(unit.toLowerCase()) ?? unit;
+  return asUcum(typeof q.unit === 'string' ? q.unit.trim() : '') || undefined;
+}
+
+/** Unit text as UCUM: itself, or the UCUM unit a common spelling of it names ("°C" → Cel). */
+function asUcum(text: string): string {
+  return UNIT_SPELLINGS.get(text) ?? UNIT_SPELLINGS.get(text.toLowerCase()) ?? text;
 }
 
 function isComparator(v: unknown): v is Comparator {

@@ -55,9 +55,13 @@ export function convert(value: number, from: string, to: string): Conversion {
  */
 export const UNIT_SPELLINGS: ReadonlyMap<string, string> = new Map([
   ['°C', 'Cel'],
+  ['° C', 'Cel'],
+  ['ºC', 'Cel'], // º is the ordinal indicator, often typed for the degree sign
   ['℃', 'Cel'],
   ['degc', 'Cel'],
   ['°F', '[degF]'],
+  ['° F', '[degF]'],
+  ['ºF', '[degF]'],
   ['℉', '[degF]'],
   ['degf', '[degF]'],
   ['mins', 'min'],
@@ -68,9 +72,13 @@ export const UNIT_SPELLINGS: ReadonlyMap<string, string> = new Map([
   ['hour', 'h'],
   ['hours', 'h'],
   ['uIU/mL', 'u[IU]/mL'],
+  ['uIU/ml', 'u[IU]/mL'],
   ['µIU/mL', 'u[IU]/mL'],
+  ['µIU/ml', 'u[IU]/mL'],
   ['μIU/mL', 'u[IU]/mL'],
+  ['μIU/ml', 'u[IU]/mL'],
   ['mIU/L', 'm[IU]/L'],
+  ['mIU/l', 'm[IU]/L'],
   ['kg/m^2', 'kg/m2'],
   ['kg/m²', 'kg/m2'],
   ['in', '[in_i]'],
