@@ -204,11 +204,14 @@ describe('a spelled unit that disagrees with its UCUM code', () => {
     expect(normaliseQuantity(q(101, 'ºF', '[degF]'), 'Cel')).toMatchObject({ measured: { converted: true } });
     expect(normaliseQuantity(q(12, 'uIU/ml', 'u[IU]/mL'), 'u[IU]/mL')).toMatchObject({ measured: { value: 12 } });
   });
-  it('reads the lower-case-l and degree-sign variants without a code', () => {
-    for (const [unit, target, value] of [['uIU/ml', 'u[IU]/mL', 25], ['mIU/l', 'u[IU]/mL', 25], ['ºF', 'Cel', 38.3333333333], ['° C', 'Cel', 101]] as const) {
-      const r = normaliseQuantity({ value: unit === 'ºF' ? 101 : unit === '° C' ? 101 : 25, unit }, target);
-      expect('measured' in r && r.measured.value).toBeCloseTo(value, 6);
-    }
+  it.each([
+    [25, 'uIU/ml', 'u[IU]/mL', 25],
+    [25, 'mIU/l', 'u[IU]/mL', 25],
+    [101, 'ºF', 'Cel', 38.3333333333],
+    [38.5, '° C', 'Cel', 38.5],
+  ])('reads %p %s (a lower-case-l or degree-sign variant) without a code', (value, unit, target, expected) => {
+    const r = normaliseQuantity({ value, unit }, target);
+    expect('measured' in r && r.measured.value).toBeCloseTo(expected, 6);
   });
   it('marks a value converted only when the unit changed size, not when float noise was removed', () => {
     const r = normaliseQuantity({ value: 5.123456789012345, unit: 'pg/ml' }, 'pg/mL');

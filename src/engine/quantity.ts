@@ -20,7 +20,7 @@ export interface Measured {
   reported: string;
   /** `>X` is read as "at least X" (the fact's `greaterThan: atLeast`), not as above X. */
   greaterThanAtLeast?: boolean;
-  /** The number changed in normalisation (100.4 [degF] → 38 Cel): cards show the reported value beside it. */
+  /** Normalisation changed the unit's size (100.4 [degF] → 38 Cel): cards show the reported value beside it. */
   converted?: boolean;
 }
 
