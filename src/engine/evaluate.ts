@@ -116,7 +116,9 @@ export class Evaluation {
       if (fact.where && !this.test(fact.where, r, fact.name)) continue;
       out.push(this.toItem(fact, r, out.length));
     }
-    return out.sort(byTime);
+    out.sort(byTime);
+    replaceRevised(out);
+    return out;
   }
 
   private codeCandidates(): Map<string, FhirResource[]> {
@@ -498,12 +500,45 @@ function fork(state: ClauseState): ClauseState {
   return { subject: state.subject, selections: new Map(state.selections), variant: undefined };
 }
 
-/** Time order; at the same time, the one reported later (`issued`, else `meta.lastUpdated`) comes last, as a correction does. */
+/**
+ * Time order; at the same time, a corrected or amended result comes after the others, then the one reported later
+ * (`issued`, else `meta.lastUpdated`), as a correction does.
+ */
 function byTime(a: Item, b: Item): number {
   const ta = a.time ?? Infinity;
   const tb = b.time ?? Infinity;
   if (ta !== tb) return ta < tb ? -1 : 1;
-  return (reportedAt(a) ?? -Infinity) - (reportedAt(b) ?? -Infinity) || (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0);
+  return (
+    Number(isRevision(a)) - Number(isRevision(b)) ||
+    (reportedAt(a) ?? -Infinity) - (reportedAt(b) ?? -Infinity) ||
+    (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0)
+  );
+}
+
+function isRevision(i: Item): boolean {
+  const status = (i.resource as { status?: unknown }).status;
+  return status === 'corrected' || status === 'amended';
+}
+
+/**
+ * A corrected or amended result replaces the others of its fact drawn at the same time with a code in common (the
+ * same test reported again): they are excluded, so that a replaced value neither counts nor is the latest.
+ * `items` is in time order (byTime), so the revision is the last of its time.
+ */
+function replaceRevised(items: Item[]): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const revision = items[i]!;
+    if (!isRevision(revision) || revision.time === undefined || !Number.isFinite(revision.time)) continue;
+    for (let j = i - 1; j >= 0 && items[j]!.time === revision.time; j--) {
+      if (sharesCode(items[j]!, revision)) items[j]!.excluded ??= `replaced by the ${(revision.resource as { status: string }).status} result of the same time`;
+    }
+  }
+}
+
+function sharesCode(a: Item, b: Item): boolean {
+  const codings = (i: Item) => ((i.resource as { code?: { coding?: { system?: unknown; code?: unknown }[] } }).code?.coding ?? []).filter((c) => c && typeof c.code === 'string');
+  const of = new Set(codings(a).map((c) => `${String(c.system)}|${String(c.code)}`));
+  return codings(b).some((c) => of.has(`${String(c.system)}|${String(c.code)}`));
 }
 
 function reportedAt(i: Item): number | undefined {
