@@ -199,6 +199,11 @@ describe('a spelled unit that disagrees with its UCUM code', () => {
   ])('%p %s coded %s is excluded, naming both', (value, unit, code, target) => {
     expect(normaliseQuantity(q(value, unit, code), target)).toEqual({ problem: `unit ${unit} and its UCUM code ${code} disagree` });
   });
+  it('reads "C" and "F" beside a temperature code as its degree letter, not coulomb or farad', () => {
+    expect(normaliseQuantity(q(38.4, 'C', 'Cel'), 'Cel')).toMatchObject({ measured: { value: 38.4 } });
+    expect(normaliseQuantity(q(101, 'F', '[degF]'), 'Cel')).toMatchObject({ measured: { converted: true } });
+    expect(normaliseQuantity(q(101, 'F', 'Cel'), 'Cel')).toEqual({ problem: 'unit F and its UCUM code Cel disagree' });
+  });
   it('agrees when the spelling names the coded unit', () => {
     expect(normaliseQuantity(q(38.6, '°C', 'Cel'), 'Cel')).toMatchObject({ measured: { value: 38.6 } });
     expect(normaliseQuantity(q(101, 'ºF', '[degF]'), 'Cel')).toMatchObject({ measured: { converted: true } });

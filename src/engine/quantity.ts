@@ -160,11 +160,17 @@ export function parseValueString(text: string, fallbackUnit: string | undefined)
 function unitCodeDisagreement(q: QuantityInput, code: string): string | undefined {
   const text = typeof q.unit === 'string' ? q.unit.trim() : '';
   const unit = asUcum(text);
-  if (!unit || unit === code) return undefined;
+  if (!unit || unit === code || DEGREE_LETTERS.get(text) === code) return undefined;
   const c = convert(1, unit, code);
   if ('value' in c ? c.value === 1 : unitProblem(unit) !== undefined) return undefined;
   return `unit ${clipRecordText(text)} and its UCUM code ${clipRecordText(code)} disagree`;
 }
+
+/** "C" and "F" beside a temperature code are its degree letter, not coulomb or farad (which UCUM would read). */
+const DEGREE_LETTERS: ReadonlyMap<string, string> = new Map([
+  ['C', 'Cel'],
+  ['F', '[degF]'],
+]);
 
 /** Both UCUM units, and 1 of one is 1 of the other (pg/ml and pg/mL; not Cel and [degF], not pg/mL and ng/mL). */
 function sameSize(a: string, b: string): boolean {
