@@ -26,13 +26,15 @@ describe('comparator values are never treated as exact', () => {
     expect(isAbove(gtAtLeast(3.0), 3.0)).toBe(false);
     expect(isAtLeast(gtAtLeast(3.0), 3.0)).toBe(true);
     expect(isAbove(gtAtLeast(3.5), 3.0)).toBe(true);
-    expect(passes(gtAtLeast(3), { atMost: 3 })).toBe(true);
+    // Nor is it at most 3.0: it may be any value from 3.0 up.
+    expect(passes(gtAtLeast(3), { atMost: 3 })).toBe(false);
   });
 
   it('a fact reading ">X" as above X (the default; hs-CRP ">10 mg/L" is above 10)', () => {
     expect(passes(m(10, '>'), { above: 10 })).toBe(true);
     expect(passes(m(10, '>'), { above: 3, atMost: 10 })).toBe(false);
-    expect(passes(m(10, '>='), { above: 3, atMost: 10 })).toBe(true);
+    // hs-CRP ">=10" may be any value from 10 up: not shown to be at most 10 (il6-measure's "≤ 10 mg/L").
+    expect(passes(m(10, '>='), { above: 3, atMost: 10 })).toBe(false);
     const read = (greaterThan?: 'above' | 'atLeast') =>
       normaliseQuantity({ value: 10, comparator: '>', unit: 'mg/L', system: 'http://unitsofmeasure.org', code: 'mg/L' }, 'mg/L', undefined, greaterThan);
     expect(read()).toMatchObject({ measured: { value: 10, comparator: '>' } });
@@ -40,9 +42,15 @@ describe('comparator values are never treated as exact', () => {
     expect(read('atLeast')).toMatchObject({ measured: { value: 10, comparator: '>', greaterThanAtLeast: true } });
   });
 
-  it('"at most" and "below" are the complements ("cannot be shown above" is "not above")', () => {
-    expect(passes(m(5, '<'), { atMost: 3 })).toBe(true);
-    expect(passes(gtAtLeast(3), { atMost: 3 })).toBe(true);
+  it('"at most" and "below" also hold only for every value allowed: "<5" is neither above 3 nor at most 3', () => {
+    expect(passes(m(5, '<'), { atMost: 3 })).toBe(false);
+    expect(passes(m(5, '<'), { above: 3 })).toBe(false);
+    expect(passes(m(3, '<'), { atMost: 3 })).toBe(true);
+    expect(passes(m(3, '<='), { atMost: 3 })).toBe(true);
+    expect(passes(m(0.3, '<'), { atMost: 3 })).toBe(true);
+    expect(passes(m(7, '<'), { below: 6 })).toBe(false);
+    expect(passes(m(6, '<'), { below: 6 })).toBe(true);
+    expect(passes(m(6, '<='), { below: 6 })).toBe(false);
     expect(passes(m(3, '>'), { atMost: 3 })).toBe(false);
     expect(passes(m(3.5, '>'), { atMost: 3 })).toBe(false);
     expect(passes(m(5.9), { below: 6 })).toBe(true);

@@ -3,8 +3,9 @@
  *
  * A value is the set of true values it allows: exact 5 → [5, 5]; `<1.5` → (−∞, 1.5); `>=7` → [7, ∞); `>7` → (7, ∞),
  * or [7, ∞) where the fact reads `>X` as "at least X" (clinical-rules.md §1 for IL-6: "`>` / `>=` means 'at least X'").
- * `above` and `atLeast` hold only when they hold for every value the set allows ("a comparator value that
- * cannot be shown to be above the threshold is not above it"); `atMost` and `below` are their complements.
+ * Every test (`above`, `atLeast`, `atMost`, `below`) holds only when it holds for every value the set allows: a
+ * comparator value that cannot be shown above a threshold is not above it, and one that cannot be shown at most a
+ * threshold is not at most it either — `<5` mg/L is neither above 3 nor at most 3 (undecided).
  */
 import { clipRecordText } from './record-text';
 import { convert, UNIT_SPELLINGS, unitProblem } from './units';
@@ -46,6 +47,18 @@ function lowerBound(m: Measured): { v: number; open: boolean } {
   }
 }
 
+function upperBound(m: Measured): { v: number; open: boolean } {
+  switch (m.comparator) {
+    case '<':
+      return { v: m.value, open: true };
+    case '>':
+    case '>=':
+      return { v: Infinity, open: true };
+    default:
+      return { v: m.value, open: false };
+  }
+}
+
 export function isAbove(m: Measured, x: number): boolean {
   const lb = lowerBound(m);
   return lb.v > x || (lb.v === x && lb.open);
@@ -55,11 +68,20 @@ export function isAtLeast(m: Measured, x: number): boolean {
   return lowerBound(m).v >= x;
 }
 
+export function isAtMost(m: Measured, x: number): boolean {
+  return upperBound(m).v <= x;
+}
+
+export function isBelow(m: Measured, x: number): boolean {
+  const ub = upperBound(m);
+  return ub.v < x || (ub.v === x && ub.open);
+}
+
 export function passes(m: Measured, t: ValueTest): boolean {
   if (t.above !== undefined && !isAbove(m, t.above)) return false;
   if (t.atLeast !== undefined && !isAtLeast(m, t.atLeast)) return false;
-  if (t.atMost !== undefined && isAbove(m, t.atMost)) return false;
-  if (t.below !== undefined && isAtLeast(m, t.below)) return false;
+  if (t.atMost !== undefined && !isAtMost(m, t.atMost)) return false;
+  if (t.below !== undefined && !isBelow(m, t.below)) return false;
   return true;
 }
 
