@@ -11,6 +11,7 @@ import { toPoints } from '../engine/evaluate';
 import { parseTemplate } from '../engine/load';
 import type { Item, RelationMatch, Template } from '../engine/model';
 import { formatMeasured, formatMeasuredAndReported, formatNumber, unitForPeople } from '../engine/quantity';
+import { clipText } from '../engine/record-text';
 import { coefficientOfVariation, lastToFirst, slopePerDay } from '../engine/temporal';
 import type { CardTextDef, SuggestionDef } from '../engine/rule-file';
 import { DAY_MS, formatDateTime, formatRecorded, shift } from '../engine/time';
@@ -248,7 +249,11 @@ function describeExclusion({ item, reason }: { item: Item; reason: string }): st
  */
 function listedMatches(matches: RelationMatch[]): string[] {
   const byKind = new Map<string, RelationMatch[]>();
-  for (const m of matches) byKind.set(m.rule.label, [...(byKind.get(m.rule.label) ?? []), m]);
+  for (const m of matches) {
+    const kind = byKind.get(m.rule.label);
+    if (kind) kind.push(m);
+    else byKind.set(m.rule.label, [m]);
+  }
   const lines: string[] = [];
   for (const [label, ms] of byKind) {
     const shown = ms.length > MAX_LISTED_PER_KIND ? [...ms].sort(newestFirst).slice(0, MAX_LISTED_PER_KIND) : ms;
@@ -388,7 +393,7 @@ function fitSummary(fillWith: (listMax: number) => string): string {
 }
 
 function truncate(s: string): string {
-  return s.length <= SUMMARY_MAX ? s : `${s.slice(0, SUMMARY_MAX - 1).trimEnd()}…`;
+  return clipText(s, SUMMARY_MAX);
 }
 
 function capitalise(s: string): string {

@@ -183,8 +183,8 @@ function unitCodeDisagreement(q: QuantityInput, code: string): string | undefine
   const text = typeof q.unit === 'string' ? q.unit.trim() : '';
   const unit = asUcum(text);
   if (!unit || unit === code || DEGREE_LETTERS.get(text) === code) return undefined;
-  const c = convert(1, unit, code);
-  if ('value' in c ? c.value === 1 : unitProblem(unit) !== undefined) return undefined;
+  // Not UCUM (and no known spelling of it): display text, which defers to the code.
+  if (sameSize(unit, code) || unitProblem(unit) !== undefined) return undefined;
   return `unit ${clipRecordText(text)} and its UCUM code ${clipRecordText(code)} disagree`;
 }
 

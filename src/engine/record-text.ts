@@ -4,11 +4,16 @@
  */
 export const RECORD_TEXT_MAX = 200;
 
-/** `text`, or its first RECORD_TEXT_MAX − 1 characters and "…" (never half of a surrogate pair). */
-export function clipRecordText(text: string): string {
-  if (text.length <= RECORD_TEXT_MAX) return text;
-  let end = RECORD_TEXT_MAX - 1;
+/** `text`, or its first `max` − 1 characters and "…" (never half of a surrogate pair). */
+export function clipText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
   const code = text.charCodeAt(end - 1);
   if (code >= 0xd800 && code <= 0xdbff) end -= 1;
   return `${text.slice(0, end).trimEnd()}…`;
+}
+
+/** Record text clipped to RECORD_TEXT_MAX characters. */
+export function clipRecordText(text: string): string {
+  return clipText(text, RECORD_TEXT_MAX);
 }
