@@ -573,10 +573,10 @@ class Compiler {
    * threshold given in another unit (mg/dL against values in mg/L) would be off by that factor, silently.
    * A parameter without a unit is taken to be in the fact's unit.
    */
-  private checkThresholdUnits(t: Partial<Record<'above' | 'atLeast' | 'below' | 'atMost', number | string>>, fact: string, at: string): void {
+  private checkThresholdUnits(t: ValueTestDef, fact: string, at: string): void {
     const factUnit = this.def.facts[fact]?.value?.unit;
     if (factUnit === undefined || this.broken.has(`fact:${fact}`)) return;
-    for (const k of ['above', 'atLeast', 'below', 'atMost'] as const) {
+    for (const k of VALUE_TEST_KEYS) {
       const ref = t[k];
       if (typeof ref !== 'string' || !ref.startsWith('$') || this.broken.has(`parameter:${ref.slice(1)}`)) continue;
       const unit = this.def.parameters[ref.slice(1)]?.unit;
@@ -586,7 +586,7 @@ class Compiler {
 
   private valueTest(t: ValueTestDef, ctx: ProfileContext, at: string): ValueTest {
     const out: ValueTest = {};
-    for (const k of ['above', 'atLeast', 'below', 'atMost'] as const) {
+    for (const k of VALUE_TEST_KEYS) {
       if (t[k] !== undefined) out[k] = this.num(t[k]!, ctx, `${at}.${k}`);
     }
     return out;
@@ -684,6 +684,8 @@ interface Scope {
 function optNum(c: Compiler, v: number | string | undefined, ctx: ProfileContext, at: string): number | undefined {
   return v === undefined ? undefined : (c as unknown as { num: (r: number | string, x: ProfileContext, a: string) => number }).num(v, ctx, at);
 }
+
+const VALUE_TEST_KEYS = ['above', 'atLeast', 'below', 'atMost', 'sideOf'] as const;
 
 function pickItemTest(sel: ItemTestDef): ItemTestDef {
   const { value, exact, has, lacks, within, olderThan, activeWithin, fhirpath } = sel;

@@ -57,6 +57,15 @@ describe('comparator values are never treated as exact', () => {
     expect(passes(m(6.0), { below: 6 })).toBe(false);
     expect(passes(m(3.2), { above: 3, atMost: 10 })).toBe(true);
   });
+
+  it('"side of" holds when the value is certainly above the limit or certainly at most it', () => {
+    expect(passes(m(5, '<'), { sideOf: 3 })).toBe(false);
+    expect(passes(m(3, '<'), { sideOf: 3 })).toBe(true);
+    expect(passes(m(3, '>'), { sideOf: 3 })).toBe(true);
+    expect(passes(m(2, '>'), { sideOf: 3 })).toBe(false);
+    expect(passes(m(3), { sideOf: 3 })).toBe(true);
+    expect(passes(m(6.5), { sideOf: 3 })).toBe(true);
+  });
 });
 
 describe('bands (tiers)', () => {

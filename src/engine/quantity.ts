@@ -33,6 +33,8 @@ export interface ValueTest {
   atLeast?: number;
   below?: number;
   atMost?: number;
+  /** The value lies on a known side of this limit: certainly above it, or certainly at most it. */
+  sideOf?: number;
 }
 
 function lowerBound(m: Measured): { v: number; open: boolean } {
@@ -82,6 +84,7 @@ export function passes(m: Measured, t: ValueTest): boolean {
   if (t.atLeast !== undefined && !isAtLeast(m, t.atLeast)) return false;
   if (t.atMost !== undefined && !isAtMost(m, t.atMost)) return false;
   if (t.below !== undefined && !isBelow(m, t.below)) return false;
+  if (t.sideOf !== undefined && !isAbove(m, t.sideOf) && !isAtMost(m, t.sideOf)) return false;
   return true;
 }
 

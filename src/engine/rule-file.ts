@@ -129,6 +129,8 @@ export interface ValueTestDef {
   atLeast?: NumberRef;
   below?: NumberRef;
   atMost?: NumberRef;
+  /** Certainly above this limit or certainly at most it (a comparator value such as "<5" against 3 is neither). */
+  sideOf?: NumberRef;
 }
 
 export interface ItemTest {
