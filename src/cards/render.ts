@@ -367,7 +367,7 @@ function placeholder(expr: string, ev: Evaluation, f: Finding, listMax: number):
     }
     case 'lastToFirst': {
       const r = lastToFirst(toPoints(items));
-      return r === undefined ? '—' : formatNumber(r);
+      return r === undefined ? '—' : r === Infinity ? 'above' : `${formatNumber(r)} ×`;
     }
     case 'cvPercent': {
       const cv = coefficientOfVariation(toPoints(items));

@@ -22,7 +22,8 @@ describe('series statistics', () => {
   });
   it('last to first and span', () => {
     expect(lastToFirst(series(4, 5))).toBe(1.25);
-    expect(lastToFirst(series(0, 5))).toBeUndefined();
+    expect(lastToFirst(series(0, 5))).toBe(Infinity);
+    expect(lastToFirst(series(0, 2, 0))).toBeUndefined();
     expect(span(series(1, 2, 3))).toBe(60 * DAY);
     expect(span(series(1))).toBe(0);
   });

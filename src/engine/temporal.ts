@@ -54,11 +54,16 @@ export function isMonotonic(points: Point[]): boolean {
   return up || down;
 }
 
-/** Last value over first value; undefined when the first is 0 or there are no points. */
+/**
+ * Last value over first value; undefined when there are no points or both are 0. From a first value of 0 any
+ * greater last value is Infinity, so "last ≥ k × first" holds for it as it does for the values themselves.
+ */
 export function lastToFirst(points: Point[]): number | undefined {
   if (points.length === 0) return undefined;
   const first = points[0]!.v;
-  return first === 0 ? undefined : withoutFloatNoise(points[points.length - 1]!.v / first);
+  const last = points[points.length - 1]!.v;
+  if (first === 0) return last > 0 ? Infinity : undefined;
+  return withoutFloatNoise(last / first);
 }
 
 function mean(xs: number[]): number {
