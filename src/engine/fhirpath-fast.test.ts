@@ -60,6 +60,10 @@ function mutations(r: FhirResource): unknown[] {
     { class: { code: 'IMP' } },
     { category: [{ coding: [{ system: 'http://snomed.info/sct', code: '387713003' }] }] },
     { performer: [{ display: 'Lab A' }, { display: 'Lab A' }, { reference: 'Organization/b' }] },
+    { performer: [{ reference: 'Practitioner/p1' }, { type: 'Organization', display: 'Lab T' }, { reference: 'https://ehr.example.org/fhir/Organization/o1' }, { type: 'Practitioner', display: 'Dr A' }] },
+    { valueQuantity: { value: -5, unit: 'pg/mL', system: 'http://unitsofmeasure.org', code: 'pg/mL' } },
+    { valueQuantity: { value: 0, unit: 'pg/mL' } },
+    { valueQuantity: { value: -0.0001 } },
     { method: { text: 'ECLIA' } },
     { gender: 'female' },
     { gender: ['male'] },
@@ -132,6 +136,14 @@ describe('compiled FHIRPath equals fhirpath.js', () => {
       expect(compared).toBeGreaterThanOrEqual(0);
     });
   }
+
+  it('every expression of the shipped rule files compiles for some resource type: none is left to fhirpath.js', () => {
+    const types = ['Observation', 'Condition', 'Encounter', 'Procedure', 'MedicationRequest', 'MedicationStatement', 'Medication', 'Patient'];
+    for (const rs of ruleSets) {
+      const interpreted = rs.expressions.filter((e) => types.every((t) => compileFast(e, t) === undefined));
+      expect({ ruleSet: rs.id, interpreted }).toEqual({ ruleSet: rs.id, interpreted: [] });
+    }
+  });
 
   it('the hot expressions of the IL-6 rules do compile (time, value, code, status tests, labels)', () => {
     for (const e of ['effective.ofType(dateTime)', 'effective.ofType(Period).start', 'issued', 'value', 'code', "(status in ('final' | 'amended' | 'corrected')).not()", "code.coding.where(system = 'http://loinc.org' and code = '26881-3').empty()", "'IL-6'", 'onset.ofType(dateTime)', "verificationStatus.coding.where(code in ('refuted' | 'entered-in-error')).empty()"]) {

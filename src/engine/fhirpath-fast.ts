@@ -1,8 +1,8 @@
 /**
  * A compiler from FHIRPath to plain JavaScript closures for the subset rule files use most (member paths,
  * choice types with ofType, where/select/exists/empty/not/first/iif/count, lower, matches with a literal
- * pattern, =, !=, in, and, or, |, +, literals, %variables, inCodeSet, deref). fhirpath.js interprets an AST on every call (~5–20 µs); a closure takes well under
- * a microsecond, which is most of the engine's time on a large patient record.
+ * pattern, =, !=, <, <=, >, >= of numbers, in, and, or, |, +, literals, %variables, inCodeSet, deref). fhirpath.js
+ * interprets an AST on every call (~5–20 µs); a closure takes well under a microsecond, which is most of the engine's time on a large patient record.
  *
  * It never changes a result: static types come from the same R4 model fhirpath.js uses, anything outside the
  * subset is refused at compile time, and anything unexpected at run time (a collection where a single value is
@@ -168,6 +168,8 @@ function compileNode(node: AstNode, focusType: StaticType | undefined): Compiled
       return fn(node, { fn: (focus) => focus, type: focusType }, focusType);
     case 'EqualityExpression':
       return equality(node, focusType);
+    case 'InequalityExpression':
+      return inequality(node, focusType);
     case 'MembershipExpression':
       return membership(node, focusType);
     case 'AndExpression':
@@ -674,6 +676,34 @@ function equality(node: AstNode, focusType: StaticType | undefined): Compiled {
       if (y === undefined) return EMPTY;
       if (typeof x !== typeof y) fallback();
       return truth(equal ? x === y : x !== y);
+    },
+    type: BOOLEAN,
+  };
+}
+
+/** Orders of numbers only (`value.ofType(Quantity).value < 0`): strings, dates and quantities order by rules of their own. */
+const NUMERIC = new Set(['integer', 'decimal', 'unsignedInt', 'positiveInt', 'System.Integer', 'System.Decimal']);
+const ORDERS: Record<string, (x: number, y: number) => boolean> = {
+  '<': (x, y) => x < y,
+  '<=': (x, y) => x <= y,
+  '>': (x, y) => x > y,
+  '>=': (x, y) => x >= y,
+};
+
+function inequality(node: AstNode, focusType: StaticType | undefined): Compiled {
+  const order = ORDERS[node.text ?? ''] ?? refuse();
+  const a = compileNode(node.children![0]!, focusType);
+  const b = compileNode(node.children![1]!, focusType);
+  const numeric = (t: StaticType | undefined) => t?.kind === 'primitive' && NUMERIC.has(t.name);
+  if (!numeric(a.type) || !numeric(b.type)) refuse();
+  return {
+    fn: (focus, env) => {
+      const x = single(a.fn(focus, env));
+      if (x === undefined) return EMPTY;
+      const y = single(b.fn(focus, env));
+      if (y === undefined) return EMPTY;
+      if (typeof x !== 'number' || typeof y !== 'number') return fallback();
+      return truth(order(x, y));
     },
     type: BOOLEAN,
   };
