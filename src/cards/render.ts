@@ -14,7 +14,7 @@ import { formatMeasured, formatMeasuredAndReported, formatNumber, unitForPeople 
 import { clipText } from '../engine/record-text';
 import { coefficientOfVariation, lastToFirst, slopePerDay } from '../engine/temporal';
 import type { CardTextDef, SuggestionDef } from '../engine/rule-file';
-import { DAY_MS, formatDateTime, formatRecorded, shift } from '../engine/time';
+import { formatDateTime, formatRecorded, formatSpan, shift } from '../engine/time';
 import { escapeMarkdown, plainText, table } from './markdown';
 
 const SUMMARY_MAX = 139;
@@ -354,7 +354,7 @@ function placeholder(expr: string, ev: Evaluation, f: Finding, listMax: number):
     case 'span': {
       const first = items[0]?.time;
       const last = items[items.length - 1]?.time;
-      return first !== undefined && last !== undefined ? `${Math.round((last - first) / DAY_MS)} days` : '—';
+      return first !== undefined && last !== undefined ? formatSpan(last - first) : '—';
     }
     case 'first':
       return items[0]?.measured ? formatMeasured(items[0].measured) : '—';

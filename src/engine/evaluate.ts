@@ -10,7 +10,7 @@
 import type { FhirResource, Patient } from 'fhir/r4';
 import { CodeSetMatcher, POOL_VAR, type Compiled } from './fhirpath';
 import type { CompiledClause, CompiledFact, CompiledFinding, CompiledNote, Item, ItemTest, Profile, RelationMatch, RuleSet } from './model';
-import { bandOf, normaliseQuantity, parseValueString, passes, type Measured, type Normalised } from './quantity';
+import { bandOf, normaliseQuantity, parseValueString, passes, type Measured, type Normalised, type ValueTest } from './quantity';
 import { clipRecordText } from './record-text';
 import { coefficientOfVariation, isMonotonic, lastToFirst, slopePerDay, type Point } from './temporal';
 import { formatDuration, parseFhirTime, shift, type Duration } from './time';
@@ -54,7 +54,7 @@ interface ClauseState {
 }
 
 const SEVERITY = { info: 0, warning: 1, critical: 2 } as const;
-/** A fact with a lookback reads only the past; this much allows for the EHR's clock running ahead of ours. */
+/** Facts read only the past (a record dated later has not happened yet); this much allows for the EHR's clock running ahead of ours. */
 const FUTURE_TOLERANCE_MS = 60 * 60_000;
 /** Durations are objects of the loaded rule set, so this holds one entry per lookback of the rule files. */
 const OLDER_THAN = new WeakMap<Duration, string>();
@@ -171,8 +171,8 @@ export class Evaluation {
         item.excluded ??= v.problem;
       }
     }
-    if (fact.lookback && item.time !== undefined && Number.isFinite(item.time)) {
-      if (item.time < this.cutoff(fact.lookback)) item.excluded ??= this.olderThan(fact.lookback);
+    if (item.time !== undefined && Number.isFinite(item.time)) {
+      if (fact.lookback && item.time < this.cutoff(fact.lookback)) item.excluded ??= this.olderThan(fact.lookback);
       else if (item.time > this.input.now + FUTURE_TOLERANCE_MS) item.excluded ??= 'dated after the time of this evaluation';
     }
     return item;
@@ -379,7 +379,8 @@ export class Evaluation {
     for (const i of pool) {
       if (i.time! < lo || i.time! > hi) continue;
       const d = Math.abs(i.time! - t);
-      if (!best || d < Math.abs(best.time! - t) || (d === Math.abs(best.time! - t) && i.time! > best.time!)) best = i;
+      // Ties: the later; at the same time, the later in the fact's order (reported later, or a correction), as `latest`.
+      if (!best || d < Math.abs(best.time! - t) || (d === Math.abs(best.time! - t) && i.time! >= best.time!)) best = i;
     }
     return best;
   }
@@ -557,7 +558,7 @@ export function toPoints(items: Item[]): Point[] {
   return items.filter((i) => i.measured && !i.measured.comparator && i.time !== undefined).map((i) => ({ t: i.time!, v: i.measured!.value }));
 }
 
-function numberPasses(x: number | undefined, t: { above?: number; atLeast?: number; below?: number; atMost?: number }): boolean {
+function numberPasses(x: number | undefined, t: ValueTest): boolean {
   return x !== undefined && passes({ value: x, unit: '1', reported: '' }, t);
 }
 

@@ -591,7 +591,8 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
           if (r.length > 1 || (r.length === 1 && typeof r[0] !== 'boolean')) fallback();
           return r[0] === true ? a.fn(f, env) : b.fn(f, env);
         },
-        type: undefined,
+        // Both branches of one type (two filters of `performer`): later steps can read its elements.
+        type: commonType(realType(a.type), realType(b.type)),
       };
     }
     case 'inCodeSet': {

@@ -685,7 +685,7 @@ function optNum(c: Compiler, v: number | string | undefined, ctx: ProfileContext
   return v === undefined ? undefined : (c as unknown as { num: (r: number | string, x: ProfileContext, a: string) => number }).num(v, ctx, at);
 }
 
-const VALUE_TEST_KEYS = ['above', 'atLeast', 'below', 'atMost', 'sideOf'] as const;
+const VALUE_TEST_KEYS = ['above', 'atLeast', 'below', 'atMost', 'sideOf', 'notAbove'] as const;
 
 function pickItemTest(sel: ItemTestDef): ItemTestDef {
   const { value, exact, has, lacks, within, olderThan, activeWithin, fhirpath } = sel;

@@ -66,6 +66,15 @@ describe('comparator values are never treated as exact', () => {
     expect(passes(m(3), { sideOf: 3 })).toBe(true);
     expect(passes(m(6.5), { sideOf: 3 })).toBe(true);
   });
+
+  it('"not above" holds for every value that cannot be shown to be above the limit', () => {
+    expect(passes(m(2.5, '>='), { notAbove: 3 })).toBe(true);
+    expect(passes(m(2.5, '>'), { notAbove: 3 })).toBe(true);
+    expect(passes(m(3, '>'), { notAbove: 3 })).toBe(false);
+    expect(passes(m(3), { notAbove: 3 })).toBe(true);
+    expect(passes(m(3.01), { notAbove: 3 })).toBe(false);
+    expect(passes(m(5, '<'), { notAbove: 3 })).toBe(true);
+  });
 });
 
 describe('bands (tiers)', () => {

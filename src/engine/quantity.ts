@@ -35,6 +35,8 @@ export interface ValueTest {
   atMost?: number;
   /** The value lies on a known side of this limit: certainly above it, or certainly at most it. */
   sideOf?: number;
+  /** The value cannot be shown to be above this limit (the complement of `above`: `>=2.5` is not above 3). */
+  notAbove?: number;
 }
 
 function lowerBound(m: Measured): { v: number; open: boolean } {
@@ -85,6 +87,7 @@ export function passes(m: Measured, t: ValueTest): boolean {
   if (t.atMost !== undefined && !isAtMost(m, t.atMost)) return false;
   if (t.below !== undefined && !isBelow(m, t.below)) return false;
   if (t.sideOf !== undefined && !isAbove(m, t.sideOf) && !isAtMost(m, t.sideOf)) return false;
+  if (t.notAbove !== undefined && isAbove(m, t.notAbove)) return false;
   return true;
 }
 

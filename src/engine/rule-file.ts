@@ -131,6 +131,8 @@ export interface ValueTestDef {
   atMost?: NumberRef;
   /** Certainly above this limit or certainly at most it (a comparator value such as "<5" against 3 is neither). */
   sideOf?: NumberRef;
+  /** Cannot be shown to be above this limit (clinical-rules.md: such a value "is not above it"). */
+  notAbove?: NumberRef;
 }
 
 export interface ItemTest {

@@ -1,4 +1,4 @@
-import { formatDuration, formatRecorded, parseDuration, parseFhirTime, shift } from './time';
+import { formatDuration, formatSpan, formatRecorded, parseDuration, parseFhirTime, shift } from './time';
 
 describe('FHIR times', () => {
   it.each([
@@ -29,6 +29,13 @@ describe('durations', () => {
     expect(parseDuration('2 fortnights')).toBeUndefined();
   });
   it('formats', () => expect([formatDuration({ amount: 1, unit: 'days' }), formatDuration({ amount: 24, unit: 'months' })]).toEqual(['1 day', '24 months']));
+  // A span of 13 days 23 hours beside a rule of "at least 14 days" must not read "14 days".
+  it('spans between records are rounded down: hours under two days, else days', () => {
+    const H = 3_600_000;
+    expect([0, 59 * 60_000, H, 6 * H, 47.9 * H, 48 * H, 13 * 24 * H + 23 * H, 14.5 * 24 * H].map(formatSpan)).toEqual([
+      'less than an hour', 'less than an hour', '1 hour', '6 hours', '47 hours', '2 days', '13 days', '14 days',
+    ]);
+  });
 });
 
 describe('calendar arithmetic', () => {

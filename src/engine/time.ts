@@ -146,6 +146,17 @@ export function formatDuration(d: Duration): string {
  * day and its offset where the record has them ("2026-11-10 20:30 UTC-08:00"). `ms` is what `text` parsed to
  * (used only for a form the pattern does not take apart).
  */
+/**
+ * Time elapsed between two records, as cards say it: whole hours under two days, else whole days, always rounded
+ * down, so that a span short of a rule's threshold ("at least 14 days") is never shown as reaching it.
+ */
+export function formatSpan(ms: number): string {
+  const hours = Math.floor(ms / 3_600_000);
+  if (hours < 1) return 'less than an hour';
+  if (hours < 48) return hours === 1 ? '1 hour' : `${hours} hours`;
+  return `${Math.floor(ms / DAY_MS)} days`;
+}
+
 export function formatRecorded(ms: number, text: string, withTime = false): string {
   const m = FHIR_DATE.exec(text.trim());
   if (!m) return withTime ? formatDateTime(ms) : formatDate(ms);
