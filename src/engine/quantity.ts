@@ -246,7 +246,9 @@ export function unitForPeople(unit: string): string {
 /** "5.1 pg/mL", "<1.5 pg/mL", "38 °C". */
 export function formatMeasured(m: Measured): string {
   const unit = unitForPeople(m.unit);
-  return `${m.comparator ?? ''}${formatNumber(m.value)}${unit ? ` ${unit}` : ''}`;
+  // A `>X` read as "at least X" is shown as read (">=X", "≥X" in a summary); the record's ">X" stays in "as reported".
+  const comparator = m.comparator === '>' && m.greaterThanAtLeast ? '>=' : m.comparator ?? '';
+  return `${comparator}${formatNumber(m.value)}${unit ? ` ${unit}` : ''}`;
 }
 
 /** The normalised value, and the value as reported when normalising changed it: "38 °C (reported 100.4 [degF])". */
