@@ -669,14 +669,21 @@ function equality(node: AstNode, focusType: StaticType | undefined): Compiled {
       type: BOOLEAN,
     };
   }
+  return comparison(a, b, (x, y) => {
+    if (typeof x !== typeof y) fallback();
+    return equal ? x === y : x !== y;
+  });
+}
+
+/** Two single values compared: empty when either side is empty; `compare` falls back where it cannot answer exactly. */
+function comparison(a: Compiled, b: Compiled, compare: (x: unknown, y: unknown) => boolean): Compiled {
   return {
     fn: (focus, env) => {
       const x = single(a.fn(focus, env));
       if (x === undefined) return EMPTY;
       const y = single(b.fn(focus, env));
       if (y === undefined) return EMPTY;
-      if (typeof x !== typeof y) fallback();
-      return truth(equal ? x === y : x !== y);
+      return truth(compare(x, y));
     },
     type: BOOLEAN,
   };
@@ -697,17 +704,7 @@ function inequality(node: AstNode, focusType: StaticType | undefined): Compiled 
   const b = compileNode(node.children![1]!, focusType);
   const numeric = (t: StaticType | undefined) => t?.kind === 'primitive' && NUMERIC.has(t.name);
   if (!numeric(a.type) || !numeric(b.type)) refuse();
-  return {
-    fn: (focus, env) => {
-      const x = single(a.fn(focus, env));
-      if (x === undefined) return EMPTY;
-      const y = single(b.fn(focus, env));
-      if (y === undefined) return EMPTY;
-      if (typeof x !== 'number' || typeof y !== 'number') return fallback();
-      return truth(order(x, y));
-    },
-    type: BOOLEAN,
-  };
+  return comparison(a, b, (x, y) => (typeof x === 'number' && typeof y === 'number' ? order(x, y) : fallback()));
 }
 
 function membership(node: AstNode, focusType: StaticType | undefined): Compiled {
