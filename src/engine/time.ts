@@ -141,12 +141,6 @@ export function formatDuration(d: Duration): string {
 }
 
 /**
- * A FHIR date/dateTime for a card, as the record wrote it: the date in the zone it was recorded in, at the
- * precision it was recorded with ("2026-11" stays a month, not "2026-11-01"); with `withTime`, also the time of
- * day and its offset where the record has them ("2026-11-10 20:30 UTC-08:00"). `ms` is what `text` parsed to
- * (used only for a form the pattern does not take apart).
- */
-/**
  * Time elapsed between two records, as cards say it: whole hours under two days, else whole days, always rounded
  * down, so that a span short of a rule's threshold ("at least 14 days") is never shown as reaching it.
  */
@@ -157,6 +151,12 @@ export function formatSpan(ms: number): string {
   return `${Math.floor(ms / DAY_MS)} days`;
 }
 
+/**
+ * A FHIR date/dateTime for a card, as the record wrote it: the date in the zone it was recorded in, at the
+ * precision it was recorded with ("2026-11" stays a month, not "2026-11-01"); with `withTime`, also the time of
+ * day and its offset where the record has them ("2026-11-10 20:30 UTC-08:00"). `ms` is what `text` parsed to
+ * (used only for a form the pattern does not take apart).
+ */
 export function formatRecorded(ms: number, text: string, withTime = false): string {
   const m = FHIR_DATE.exec(text.trim());
   if (!m) return withTime ? formatDateTime(ms) : formatDate(ms);
