@@ -1,4 +1,4 @@
-import { cachedConversions, convert, CONVERSION_CACHE_MAX } from './units';
+import { cachedConversions, cachedUnitChecks, convert, CONVERSION_CACHE_MAX, unitProblem } from './units';
 
 describe('UCUM conversion', () => {
   it.each([
@@ -54,5 +54,14 @@ describe('UCUM conversion', () => {
     for (let i = 0; i < CONVERSION_CACHE_MAX + 200; i++) convert(1, `${i + 1}.ng/mL`, 'pg/mL');
     expect(cachedConversions()).toBe(CONVERSION_CACHE_MAX);
     expect(convert(2, '1.ng/mL', 'pg/mL')).toEqual({ value: 2000 }); // evicted, recomputed the same
+  });
+
+  it('remembers whether a unit is UCUM for at most CONVERSION_CACHE_MAX units, and answers the same from memory', () => {
+    expect(unitProblem('pgg')).toMatch(/pgg/);
+    expect(unitProblem('pgg')).toMatch(/pgg/);
+    expect(unitProblem('ng/mL')).toBeUndefined();
+    for (let i = 0; i < CONVERSION_CACHE_MAX + 200; i++) unitProblem(`${i + 1}.ng/mL`);
+    expect(cachedUnitChecks()).toBe(CONVERSION_CACHE_MAX);
+    expect(unitProblem('pgg')).toMatch(/pgg/); // evicted, recomputed the same
   });
 });

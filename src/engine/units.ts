@@ -17,15 +17,39 @@ const utils = UcumLhcUtils.getInstance();
 type Affine = { a: number; b: number } | { error: string };
 
 /**
- * Unit strings come from request data, so the cache is bounded: past the cap the oldest pair is dropped
+ * Unit strings come from request data, so each cache is bounded: past the cap the oldest entry is dropped
  * (a caller sending endless distinct units pays the library call each time, never memory).
  */
 export const CONVERSION_CACHE_MAX = 1024;
-const cache = new Map<string, Affine>();
+
+/** A map that keeps its last CONVERSION_CACHE_MAX entries. */
+function boundedCache<T>(): { get(key: string, compute: () => T): T; readonly size: number } {
+  const cache = new Map<string, T>();
+  return {
+    get(key, compute) {
+      if (cache.has(key)) return cache.get(key)!;
+      const value = compute();
+      if (cache.size >= CONVERSION_CACHE_MAX) cache.delete(cache.keys().next().value!);
+      cache.set(key, value);
+      return value;
+    },
+    get size() {
+      return cache.size;
+    },
+  };
+}
+
+const conversions = boundedCache<Affine>();
+const unitProblems = boundedCache<string | undefined>();
 
 /** Pairs cached now (for tests and diagnostics). */
 export function cachedConversions(): number {
-  return cache.size;
+  return conversions.size;
+}
+
+/** Units whose validity is cached now (for tests and diagnostics). */
+export function cachedUnitChecks(): number {
+  return unitProblems.size;
 }
 
 export type Conversion = { value: number } | { error: string };
@@ -37,13 +61,7 @@ const UNIT_MAX = 64;
 export function convert(value: number, from: string, to: string): Conversion {
   if (from === to) return { value };
   if (from.length > UNIT_MAX || to.length > UNIT_MAX) return { error: `a unit longer than ${UNIT_MAX} characters is not read` };
-  const key = `${from}\u0000${to}`;
-  let map = cache.get(key);
-  if (!map) {
-    map = affineFor(from, to);
-    if (cache.size >= CONVERSION_CACHE_MAX) cache.delete(cache.keys().next().value!);
-    cache.set(key, map);
-  }
+  const map = conversions.get(`${from}\u0000${to}`, () => affineFor(from, to));
   if ('error' in map) return map;
   return { value: withoutFloatNoise(map.a * value + map.b) };
 }
@@ -89,8 +107,10 @@ export const UNIT_SPELLINGS: ReadonlyMap<string, string> = new Map([
 /** Why `unit` is not a UCUM unit (`"pgg is not a valid UCUM code."`), or undefined when it is one. */
 export function unitProblem(unit: string): string | undefined {
   if (unit.length > UNIT_MAX) return `a unit longer than ${UNIT_MAX} characters is not read`;
-  const r = quietly(() => utils.validateUnitString(unit, false));
-  return r.status === 'valid' ? undefined : (firstMessage(r.msg) ?? `"${unit}" is not a UCUM unit`);
+  return unitProblems.get(unit, () => {
+    const r = quietly(() => utils.validateUnitString(unit, false));
+    return r.status === 'valid' ? undefined : (firstMessage(r.msg) ?? `"${unit}" is not a UCUM unit`);
+  });
 }
 
 function affineFor(from: string, to: string): Affine {
