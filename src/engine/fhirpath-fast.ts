@@ -1,7 +1,7 @@
 /**
  * A compiler from FHIRPath to plain JavaScript closures for the subset rule files use most (member paths,
- * choice types with ofType, where/select/exists/empty/not/first/iif/count, lower, matches with a literal
- * pattern, =, !=, <, <=, >, >= of numbers, in, and, or, |, +, literals, %variables, inCodeSet, deref). fhirpath.js
+ * choice types with ofType, where/select/exists/empty/not/first/iif/count, lower, matches and replaceMatches with
+ * literal patterns, =, !=, <, <=, >, >= of numbers, in, and, or, |, +, literals, %variables, inCodeSet, deref). fhirpath.js
  * interprets an AST on every call (~5–20 µs); a closure takes well under a microsecond, which is most of the engine's time on a large patient record.
  *
  * It never changes a result: static types come from the same R4 model fhirpath.js uses, anything outside the
@@ -552,6 +552,25 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
           return truth(re.test(s));
         },
         type: BOOLEAN,
+      };
+    }
+    case 'replaceMatches': {
+      // Only literal pattern and substitution, compiled once with fhirpath.js's flags (global, unicode).
+      if (ps.length !== 2) refuse();
+      const pattern = stringLiteral(ps[0]!) ?? refuse();
+      const substitution = stringLiteral(ps[1]!) ?? refuse();
+      let re: RegExp;
+      try {
+        re = new RegExp(pattern, 'gu');
+      } catch {
+        return refuse();
+      }
+      return {
+        fn: (focus, env) => {
+          const s = singleString(inputFn(focus, env));
+          return s === undefined ? EMPTY : [s.replace(re, substitution)];
+        },
+        type: { kind: 'primitive', name: 'System.String' },
       };
     }
     case 'exists':
