@@ -103,6 +103,19 @@ describe('cards show dates as the record wrote them', () => {
   });
 });
 
+describe('a result that is not graded shows no tier', () => {
+  const cardsFor = (resources: FhirResource[]) => renderCards(evaluate(rules, 'default', { resources: [{ resourceType: 'Patient', id: 'p' }, ...resources], now, patientId: 'p' }), { patientId: 'p' });
+  const header = (detail: string | undefined) => /\*\*Results used\*\*\n\n(\|.*\|)\n/.exec(detail ?? '')?.[1];
+
+  it('a confounded result (not a baseline) has no Tier column; an unconfirmed one has', () => {
+    const confounded = cardsFor([il6('drawn-febrile', 1, 8.4), fever(iso(1))]).find((c) => c.source.topic?.code === 'il6-confounded')!;
+    expect(header(confounded.detail)).toBe('| Test | Date | Value | As reported |');
+    expect(confounded.detail).not.toContain('| significant |');
+    const unconfirmed = cardsFor([il6('stable', 1, 8.4)]).find((c) => c.source.topic?.code === 'il6-unconfirmed')!;
+    expect(header(unconfirmed.detail)).toBe('| Test | Date | Value | As reported | Tier |');
+  });
+});
+
 describe('dates are shown at the precision the record gives', () => {
   const resources: FhirResource[] = [
     { resourceType: 'Patient', id: 'p' },

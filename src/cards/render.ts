@@ -93,14 +93,15 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   const evidence = evidenceItems(f);
   if (evidence.length > 0) {
+    const tiers = f.def.card.showTiers;
     const rows = evidence.map((i) => [
       escapeMarkdown(i.label ?? i.resource.resourceType),
       i.time !== undefined ? recorded(i) : '—',
       i.measured ? escapeMarkdown(formatMeasured(i.measured)) : '—',
       i.measured ? escapeMarkdown(i.measured.reported) : '—',
-      i.band ? escapeMarkdown(i.band) : '—',
+      ...(tiers ? [i.band ? escapeMarkdown(i.band) : '—'] : []),
     ]);
-    parts.push(`**Results used**\n\n${table(['Test', 'Date', 'Value', 'As reported', 'Tier'], rows)}`);
+    parts.push(`**Results used**\n\n${table(['Test', 'Date', 'Value', 'As reported', ...(tiers ? ['Tier'] : [])], rows)}`);
   }
 
   for (const relation of f.def.card.showRelations) {

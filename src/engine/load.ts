@@ -471,6 +471,7 @@ class Compiler {
         evidence: card.evidence ?? [],
         reportExclusions: card.reportExclusions ?? [],
         showRelations: card.showRelations ?? [],
+        showTiers: card.showTiers ?? true,
         checklist,
       },
     };

@@ -103,6 +103,7 @@ export interface CompiledFinding {
     evidence: string[];
     reportExclusions: string[];
     showRelations: string[];
+    showTiers: boolean;
     checklist?: ChecklistDef & { items: (ChecklistDef['items'][number] & { compiledWhen?: CompiledClause })[] };
   };
 }

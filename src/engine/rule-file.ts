@@ -201,6 +201,8 @@ export interface FindingDef {
     reportExclusions?: string[];
     /** Relations of the subject shown with their matches (which confounder, when). */
     showRelations?: string[];
+    /** The evidence table's Tier column (default true): off where the card's results are not graded (confounded, drawn under blockade). */
+    showTiers?: boolean;
     checklist?: ChecklistDef;
     variants?: Record<string, Partial<CardTextDef>>;
   };
