@@ -27,7 +27,7 @@ const fallback = (): never => {
   throw new Fallback();
 };
 
-interface AstNode {
+export interface AstNode {
   type: string;
   text?: string;
   terminalNodeText?: string[];
@@ -117,10 +117,23 @@ export function unknownElements(expression: string, resourceType: string): { typ
   }
 }
 
+const parsed = new Map<string, AstNode>();
+
+/**
+ * fhirpath.js's syntax tree of `expression`, parsed once: loading a rule file checks and compiles each expression
+ * several times (per resource type), and its parser is most of the cost. Expressions come from rule files only,
+ * so the map holds one entry per expression of the loaded rules; the trees are only read.
+ */
+export function parseFhirPath(expression: string): AstNode {
+  let ast = parsed.get(expression);
+  if (!ast) parsed.set(expression, (ast = fhirpath.parse(expression) as AstNode));
+  return ast;
+}
+
 /** Compiles `expression` for resources of `resourceType`, or returns undefined when it is outside the subset. */
 export function compileFast(expression: string, resourceType: string): FastFn | undefined {
   try {
-    const ast = fhirpath.parse(expression) as AstNode;
+    const ast = parseFhirPath(expression);
     const c = compileNode(ast, { kind: 'path', path: resourceType });
     return (resource, env) => c.fn([resource], env);
   } catch (err) {

@@ -13,7 +13,7 @@ import type { UserInvocationTable } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
 import { CodeSetMatcher } from './code-sets';
-import { compileFast, Fallback, POOL_VAR, unknownElements, type FastFn } from './fhirpath-fast';
+import { compileFast, Fallback, parseFhirPath, POOL_VAR, unknownElements, type FastFn } from './fhirpath-fast';
 import { referenceKey } from './references';
 
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
@@ -81,8 +81,9 @@ const userInvocationTable: UserInvocationTable = {
  * closure answers, or defers to fhirpath.js for any input it does not reproduce exactly.
  */
 export function compileFhirPath(expression: string): Compiled {
-  const slow = fhirpath.compile(expression, r4Model, { userInvocationTable });
-  const evaluateSlow = (resource: unknown, env: Record<string, unknown>) => slow(resource, env) as unknown[];
+  // fhirpath.js compiles (parses again) only when first needed: most expressions never leave the fast path.
+  let slow: ReturnType<typeof fhirpath.compile> | undefined;
+  const evaluateSlow = (resource: unknown, env: Record<string, unknown>) => (slow ??= fhirpath.compile(expression, r4Model, { userInvocationTable }))(resource, env) as unknown[];
   const fastByType = new Map<string, FastFn | null>();
   // Most expressions only ever see one resource type: remember the last one instead of a map lookup per call.
   let lastType: string | undefined;
@@ -124,7 +125,7 @@ const BUILT_IN_VARS = new Set(['ucum', 'context', 'resource', 'rootResource', 's
 export function checkExpression(expression: string, knownVars: ReadonlySet<string>): string | undefined {
   let ast: unknown;
   try {
-    ast = fhirpath.parse(expression);
+    ast = parseFhirPath(expression);
   } catch (err) {
     return `FHIRPath syntax error: ${(err as Error).message}`;
   }
