@@ -1,38 +1,22 @@
 /**
- * JSON Schema validation of every CDS Hooks body, compiled once at module load (never per request).
+ * JSON Schema validation of every CDS Hooks body (validators compiled at build time, src/precompiled-validators.ts; never per request).
  * Violations become OperationOutcome issues whose `diagnostics` a person can act on and whose `expression`
  * points at the offending field (`context.patientId`, `cards[0].summary`).
  */
-import Ajv2019 from 'ajv/dist/2019';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
 import { invalidRequest, type IssueInput } from '../outcomes';
+import { CDS_HOOKS_SCHEMAS, schemaValidators } from '../precompiled-validators';
 import type { CdsRequest, CdsResponse, CdsServiceDefinition, DiscoveryResponse, FeedbackRequest } from './types';
-import discoverySchema from './schemas/discovery.schema.json';
-import feedbackSchema from './schemas/feedback.schema.json';
-import requestSchema from './schemas/request.schema.json';
-import responseSchema from './schemas/response.schema.json';
-import serviceDefinitionSchema from './schemas/service-definition.schema.json';
 
-// Draft 2019-09: the response schema needs maxContains (at most one isRecommended suggestion).
-const ajv = new Ajv2019({ allErrors: true, strict: true, strictRequired: false, strictTypes: false });
-addFormats(ajv, ['uri', 'uuid', 'date-time']);
-ajv.addSchema(serviceDefinitionSchema);
+export const schemas = CDS_HOOKS_SCHEMAS.schemas;
 
-export const schemas = {
-  discovery: discoverySchema,
-  serviceDefinition: serviceDefinitionSchema,
-  request: requestSchema,
-  response: responseSchema,
-  feedback: feedbackSchema,
-} as const;
-
+const compiled = schemaValidators(CDS_HOOKS_SCHEMAS);
 const validators = {
-  serviceDefinition: ajv.getSchema<CdsServiceDefinition>(serviceDefinitionSchema.$id)!,
-  discovery: ajv.compile<DiscoveryResponse>(discoverySchema),
-  request: ajv.compile<CdsRequest>(requestSchema),
-  response: ajv.compile<CdsResponse>(responseSchema),
-  feedback: ajv.compile<FeedbackRequest>(feedbackSchema),
+  serviceDefinition: compiled.serviceDefinition as ValidateFunction<CdsServiceDefinition>,
+  discovery: compiled.discovery as ValidateFunction<DiscoveryResponse>,
+  request: compiled.request as ValidateFunction<CdsRequest>,
+  response: compiled.response as ValidateFunction<CdsResponse>,
+  feedback: compiled.feedback as ValidateFunction<FeedbackRequest>,
 };
 
 export type SchemaName = keyof typeof validators;

@@ -5,9 +5,10 @@
  * file stops start-up and one run of `validate-rules` lists everything to fix.
  */
 import { readFileSync } from 'node:fs';
-import Ajv from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import YAML from 'yaml';
 import { pointerToPath } from '../cds-hooks/validation';
+import { RULE_FILE_SCHEMAS, schemaValidators } from '../precompiled-validators';
 import { CodeIndex } from './code-sets';
 import { checkElements, checkExpression, CodeSetMatcher, compileFhirPath, POOL_VAR, type Compiled } from './fhirpath';
 import type {
@@ -24,7 +25,6 @@ import type {
 } from './model';
 import type { Band, ValueTest } from './quantity';
 import type { ChartDef, Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
-import ruleFileSchema from './rule-file.schema.json';
 import { formatDuration, parseDuration, type Duration } from './time';
 import { convert, unitProblem } from './units';
 import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
@@ -61,8 +61,7 @@ export class RuleFileError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, strictTypes: false });
-const validateSchema = ajv.compile<RuleFile>(ruleFileSchema);
+const validateSchema = schemaValidators(RULE_FILE_SCHEMAS).ruleFile as ValidateFunction<RuleFile>;
 
 /** Variable names the engine provides to every expression besides parameters and code sets. */
 const ENGINE_VARS = ['patient', POOL_VAR];
