@@ -1,4 +1,4 @@
-import { cachedConversions, cachedUnitChecks, convert, CONVERSION_CACHE_MAX, unitProblem } from './units';
+import { cachedConversions, cachedUnitChecks, convert, UNIT_CACHE_MAX, unitProblem } from './units';
 
 describe('UCUM conversion', () => {
   it.each([
@@ -50,18 +50,18 @@ describe('UCUM conversion', () => {
     }
   });
 
-  it('keeps at most CONVERSION_CACHE_MAX unit pairs, however many distinct units arrive', () => {
-    for (let i = 0; i < CONVERSION_CACHE_MAX + 200; i++) convert(1, `${i + 1}.ng/mL`, 'pg/mL');
-    expect(cachedConversions()).toBe(CONVERSION_CACHE_MAX);
+  it('keeps at most UNIT_CACHE_MAX unit pairs, however many distinct units arrive', () => {
+    for (let i = 0; i < UNIT_CACHE_MAX + 200; i++) convert(1, `${i + 1}.ng/mL`, 'pg/mL');
+    expect(cachedConversions()).toBe(UNIT_CACHE_MAX);
     expect(convert(2, '1.ng/mL', 'pg/mL')).toEqual({ value: 2000 }); // evicted, recomputed the same
   });
 
-  it('remembers whether a unit is UCUM for at most CONVERSION_CACHE_MAX units, and answers the same from memory', () => {
+  it('remembers whether a unit is UCUM for at most UNIT_CACHE_MAX units, and answers the same from memory', () => {
     expect(unitProblem('pgg')).toMatch(/pgg/);
     expect(unitProblem('pgg')).toMatch(/pgg/);
     expect(unitProblem('ng/mL')).toBeUndefined();
-    for (let i = 0; i < CONVERSION_CACHE_MAX + 200; i++) unitProblem(`${i + 1}.ng/mL`);
-    expect(cachedUnitChecks()).toBe(CONVERSION_CACHE_MAX);
+    for (let i = 0; i < UNIT_CACHE_MAX + 200; i++) unitProblem(`${i + 1}.ng/mL`);
+    expect(cachedUnitChecks()).toBe(UNIT_CACHE_MAX);
     expect(unitProblem('pgg')).toMatch(/pgg/); // evicted, recomputed the same
   });
 });

@@ -20,16 +20,16 @@ type Affine = { a: number; b: number } | { error: string };
  * Unit strings come from request data, so each cache is bounded: past the cap the oldest entry is dropped
  * (a caller sending endless distinct units pays the library call each time, never memory).
  */
-export const CONVERSION_CACHE_MAX = 1024;
+export const UNIT_CACHE_MAX = 1024;
 
-/** A map that keeps its last CONVERSION_CACHE_MAX entries. */
+/** A map that keeps its last UNIT_CACHE_MAX entries. */
 function boundedCache<T>(): { get(key: string, compute: () => T): T; readonly size: number } {
   const cache = new Map<string, T>();
   return {
     get(key, compute) {
       if (cache.has(key)) return cache.get(key)!;
       const value = compute();
-      if (cache.size >= CONVERSION_CACHE_MAX) cache.delete(cache.keys().next().value!);
+      if (cache.size >= UNIT_CACHE_MAX) cache.delete(cache.keys().next().value!);
       cache.set(key, value);
       return value;
     },
