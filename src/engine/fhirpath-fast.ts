@@ -551,13 +551,7 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
     case 'matches': {
       // Only a literal pattern, compiled once with fhirpath.js's flags (unicode, dotAll).
       if (ps.length !== 1) refuse();
-      const pattern = stringLiteral(ps[0]!) ?? refuse();
-      let re: RegExp;
-      try {
-        re = new RegExp(pattern, 'us');
-      } catch {
-        return refuse();
-      }
+      const re = literalRegExp(ps[0]!, 'us');
       return {
         fn: (focus, env) => {
           const s = singleString(inputFn(focus, env));
@@ -568,16 +562,10 @@ function fn(node: AstNode, input: Compiled, rootFocusType: StaticType | undefine
       };
     }
     case 'replaceMatches': {
-      // Only literal pattern and substitution, compiled once with fhirpath.js's flags (global, unicode).
+      // Only literal pattern and substitution, the pattern compiled once with fhirpath.js's flags (global, unicode).
       if (ps.length !== 2) refuse();
-      const pattern = stringLiteral(ps[0]!) ?? refuse();
+      const re = literalRegExp(ps[0]!, 'gu');
       const substitution = stringLiteral(ps[1]!) ?? refuse();
-      let re: RegExp;
-      try {
-        re = new RegExp(pattern, 'gu');
-      } catch {
-        return refuse();
-      }
       return {
         fn: (focus, env) => {
           const s = singleString(inputFn(focus, env));
@@ -648,6 +636,16 @@ function singleString(items: unknown[]): string | undefined {
   if (items.length === 0) return undefined;
   if (items.length > 1 || typeof items[0] !== 'string') fallback();
   return items[0] as string;
+}
+
+/** A string literal parameter compiled as a regular expression with `flags`; refused when it is not one. */
+function literalRegExp(node: AstNode, flags: string): RegExp {
+  const pattern = stringLiteral(node) ?? refuse();
+  try {
+    return new RegExp(pattern, flags);
+  } catch {
+    return refuse();
+  }
 }
 
 /** The value of a string literal parameter (`'…'`), else undefined. */
