@@ -116,6 +116,31 @@ describe('a result that is not graded shows no tier', () => {
   });
 });
 
+describe('the lab/method note compares labs, not how a result names them', () => {
+  const note = 'different laboratories or methods';
+  /** The persistent and trend cards' text for three rising results from the performers given. */
+  const cardsText = (...performers: unknown[][]) => {
+    const resources = performers.map((performer, n) => il6(`lab-${n}`, 140 - 60 * n, 3.5 + 2 * n, { performer }));
+    return renderCards(evaluate(rules, 'default', { resources: [{ resourceType: 'Patient', id: 'p' }, ...resources], now, patientId: 'p' }), { patientId: 'p' })
+      .filter((c) => ['il6-persistent', 'il6-trend'].includes(c.source.topic!.code!))
+      .map((c) => c.detail ?? '');
+  };
+  const one = { reference: 'Organization/lab1' };
+
+  it('one lab named twice on a result, once with a version, is one lab', () => {
+    const details = cardsText([one], [one, { reference: 'Organization/lab1/_history/2' }], [{ reference: 'Organization/lab1/_history/3' }]);
+    expect(details).toHaveLength(2);
+    for (const d of details) expect(d).not.toContain(note);
+  });
+
+  it('Organization/1 on two servers is two labs', () => {
+    const a = { reference: 'https://a.example/fhir/Organization/1' };
+    const details = cardsText([a], [{ reference: 'https://b.example/fhir/Organization/1' }], [a]);
+    expect(details).toHaveLength(2);
+    for (const d of details) expect(d).toContain(note);
+  });
+});
+
 describe('dates are shown at the precision the record gives', () => {
   const resources: FhirResource[] = [
     { resourceType: 'Patient', id: 'p' },

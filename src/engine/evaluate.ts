@@ -357,13 +357,16 @@ export class Evaluation {
     return true;
   }
 
-  /** Whether the items give more than one value for `e`; an item for which it gives nothing is not compared. */
+  /**
+   * Whether the items give different values for `e`, each item's values taken as a set (one lab named twice on a
+   * result is one lab); an item for which it gives nothing is not compared.
+   */
   private differ(e: Compiled, items: Item[]): boolean {
     let first: string | undefined;
     for (const i of items) {
       const values = this.eval(e, i.resource, 'varies');
       if (values.length === 0) continue;
-      const key = values.map(String).sort().join('|');
+      const key = JSON.stringify([...new Set(values.map(String))].sort());
       if (first === undefined) first = key;
       else if (key !== first) return true;
     }
