@@ -649,7 +649,7 @@ function literalRegExp(node: AstNode, flags: string): RegExp {
 }
 
 /** The value of a string literal parameter (`'…'`), else undefined. */
-function stringLiteral(node: AstNode): string | undefined {
+export function stringLiteral(node: AstNode): string | undefined {
   let n: AstNode | undefined = node;
   while (n && (n.type === 'TermExpression' || n.type === 'LiteralTerm') && n.children?.length === 1) n = n.children[0];
   return n?.type === 'StringLiteral' && n.text ? unescapeString(n.text) : undefined;

@@ -13,7 +13,7 @@ import type { UserInvocationTable } from 'fhirpath';
 import r4Model from 'fhirpath/fhir-context/r4';
 import type { FhirResource } from 'fhir/r4';
 import { CodeSetMatcher } from './code-sets';
-import { compileFast, Fallback, parseFhirPath, POOL_VAR, unknownElements, type FastFn } from './fhirpath-fast';
+import { compileFast, Fallback, parseFhirPath, POOL_VAR, stringLiteral, unknownElements, type AstNode, type FastFn } from './fhirpath-fast';
 import { referenceKey } from './references';
 
 export type Compiled = (resource: unknown, env: Record<string, unknown>) => unknown[];
@@ -134,6 +134,18 @@ export function checkExpression(expression: string, knownVars: ReadonlySet<strin
     if (node.type === 'Functn') {
       const name = node.children?.find((c) => c.type === 'Identifier')?.text;
       if (name && !functionExists(name)) problems.push(`unknown FHIRPath function ${name}()`);
+      // fhirpath.js compiles a pattern only when evaluating: a broken one would fail on every resource, unseen.
+      if (name === 'matches' || name === 'replaceMatches') {
+        const param = node.children?.find((c) => c.type === 'ParamList')?.children?.[0];
+        const pattern = param && stringLiteral(param);
+        if (pattern !== undefined) {
+          try {
+            new RegExp(pattern, 'u');
+          } catch (err) {
+            problems.push(`invalid regular expression in ${name}(): ${(err as Error).message}`);
+          }
+        }
+      }
     }
     if (node.type === 'ExternalConstantTerm' || node.type === 'ExternalConstant') {
       const name = (node.text ?? '').replace(/^%`?|`$/g, '');
@@ -161,12 +173,6 @@ export function checkElements(expression: string, resourceTypes: readonly string
   }
   if (!missing || missing.size === 0) return undefined;
   return [...missing].map(([name, type]) => `"${name}" is not an element of ${type} in FHIR R4`).join('; ');
-}
-
-interface AstNode {
-  type: string;
-  text?: string;
-  children?: AstNode[];
 }
 
 function walk(node: unknown, visit: (n: AstNode) => void): void {

@@ -23,6 +23,8 @@ interface Case {
 const cases: Case[] = [
   { name: 'FHIRPath syntax error', edit: (r) => (r.facts.il6!.where = 'status = ('), rule: 'facts.il6.where', reason: /FHIRPath syntax error/ },
   { name: 'unknown FHIRPath function', edit: (r) => (r.facts.il6!.time[0] = 'effective.ofTipe(dateTime)'), rule: 'facts.il6.time[0]', reason: /unknown FHIRPath function ofTipe\(\)/ },
+  { name: 'a pattern that is not a regular expression', edit: (r) => (r.facts.il6!.where = "status.matches('fin[al')"), rule: 'facts.il6.where', reason: /invalid regular expression in matches\(\): .*fin\[al/ },
+  { name: 'a replaceMatches pattern that is not a regular expression', edit: (r) => (r.facts.il6!.label = "code.text.replaceMatches('(a', 'b')"), rule: 'facts.il6.label', reason: /invalid regular expression in replaceMatches\(\)/ },
   { name: 'unknown FHIRPath variable', edit: (r) => (r.facts.surgery!.where = 'code.coding.inCodeSet(%surgeries)'), rule: 'facts.surgery.where', reason: /unknown variable %surgeries/ },
   { name: 'a duration parameter used in FHIRPath', edit: (r) => (r.facts.il6!.where = "%resultLookback.exists()"), rule: 'facts.il6.where', reason: /unknown variable %resultLookback/ },
   { name: 'unknown parameter', edit: (r) => ((r.relations!.confounders!.rules[2]!.where!.value!.atLeast as string) = '$feverCelsius'), rule: 'relations.confounders.rules[2].where.value.atLeast', reason: /unknown parameter \$feverCelsius/ },
