@@ -114,6 +114,16 @@ describe('a result that is not graded shows no tier', () => {
     const unconfirmed = cardsFor([il6('stable', 1, 8.4)]).find((c) => c.source.topic?.code === 'il6-unconfirmed')!;
     expect(header(unconfirmed.detail)).toBe('| Test | Date | Value | As reported | Tier |');
   });
+
+  it('the pairing card beside a confounded card does not grade the result either; beside none it does', () => {
+    const crp = (id: string, daysAgo: number): FhirResource =>
+      ({ ...il6(id, daysAgo, 5), code: { coding: [{ system: 'http://loinc.org', code: '30522-7' }] }, valueQuantity: { value: 5, unit: 'mg/L', system: 'http://unitsofmeasure.org', code: 'mg/L' } }) as FhirResource;
+    const pairing = (resources: FhirResource[]) => cardsFor(resources).find((c) => c.source.topic?.code === 'il6-hscrp')!.detail ?? '';
+    const confounded = pairing([il6('drawn-febrile', 1, 8.4), fever(iso(1)), crp('crp', 1)]);
+    expect(confounded).toMatch(/\| IL-6 \| [^|]+ \| 8\.4 pg\/mL \| 8\.4 pg\/mL \| not graded \(confounders\) \|/);
+    expect(confounded).not.toContain('| significant |');
+    expect(pairing([il6('stable', 1, 8.4), crp('crp', 1)])).toMatch(/\| IL-6 \| [^|]+ \| 8\.4 pg\/mL \| 8\.4 pg\/mL \| significant \|/);
+  });
 });
 
 describe('the lab/method note compares labs, not how a result names them', () => {

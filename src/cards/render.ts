@@ -93,13 +93,14 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
 
   const evidence = evidenceItems(f);
   if (evidence.length > 0) {
-    const tiers = f.def.card.showTiers;
+    const { showTiers: tiers, tiersUnless } = f.def.card;
+    const tier = (i: Item) => (tiersUnless && ev.relationMatches(tiersUnless, i).length > 0 ? `not graded (${tiersUnless})` : i.band ? escapeMarkdown(i.band) : '—');
     const rows = evidence.map((i) => [
       escapeMarkdown(i.label ?? i.resource.resourceType),
       i.time !== undefined ? recorded(i) : '—',
       i.measured ? escapeMarkdown(formatMeasured(i.measured)) : '—',
       i.measured ? escapeMarkdown(i.measured.reported) : '—',
-      ...(tiers ? [i.band ? escapeMarkdown(i.band) : '—'] : []),
+      ...(tiers ? [tier(i)] : []),
     ]);
     parts.push(`**Results used**\n\n${table(['Test', 'Date', 'Value', 'As reported', ...(tiers ? ['Tier'] : [])], rows)}`);
   }

@@ -53,6 +53,7 @@ const cases: Case[] = [
   { name: 'a placeholder naming no selection', edit: (r) => (r.findings[2]!.card.summary = 'IL-6 {{elevatd.count}}'), rule: /^findings\[2\] \(il6-persistent\)\.card\.summary$/, reason: /"elevatd" is not a selection/ },
   { name: 'a placeholder with an unknown parameter', edit: (r) => (r.findings[2]!.card.summary = 'over {{$persistentSpace}}'), rule: /card\.summary$/, reason: /unknown parameter \{\{\$persistentSpace\}\}/ },
   { name: 'a card variant no clause names', edit: (r) => (r.findings[5]!.card.variants!['no-hscrp'] = { summary: 'x' }), rule: /card\.variants\.no-hscrp$/, reason: /no clause of this finding names this variant/ },
+  { name: 'tiers hidden by a relation the subject does not have', edit: (r) => (r.findings[5]!.card.showTiers = { unless: 'interferenc' }), rule: /^findings\[5\] \(il6-hscrp\)\.card\.showTiers\.unless$/, reason: /"interferenc" is not a relation of the subject/ },
   { name: 'guidance citing an unknown source', edit: (r) => (r.findings[0]!.card.guidance![0]!.source = 'seed999'), rule: /card\.guidance\[0\]\.source$/, reason: /unknown source "seed999"/ },
   { name: 'a has-test on a relation of another fact', edit: (r) => (r.findings[6]!.when[0] = { subject: { lacks: 'confounder' } }), rule: /when\[0\]\.subject\.lacks$/, reason: /not a relation of these items/ },
   { name: 'a band without a limit', edit: (r) => delete r.bands!.il6Tier![1]!.atMost, rule: 'bands.il6Tier[1]', reason: /needs a limit/ },

@@ -442,6 +442,10 @@ class Compiler {
     for (const r of card.showRelations ?? []) {
       if (scope.relations[r]?.of !== local.subjectFact) this.missing('relation', r, `${at}.card.showRelations`, `"${r}" is not a relation of the subject`);
     }
+    const tiersUnless = typeof card.showTiers === 'object' ? card.showTiers.unless : undefined;
+    if (tiersUnless !== undefined && scope.relations[tiersUnless]?.of !== local.subjectFact) {
+      this.missing('relation', tiersUnless, `${at}.card.showTiers.unless`, `"${tiersUnless}" is not a relation of the subject`);
+    }
     for (const x of card.reportExclusions ?? []) if (!(x in scope.facts)) this.missing('fact', x, `${at}.card.reportExclusions`, `unknown fact "${x}"`);
     let checklist: CompiledFinding['card']['checklist'];
     if (card.checklist) {
@@ -470,7 +474,8 @@ class Compiler {
         evidence: card.evidence ?? [],
         reportExclusions: card.reportExclusions ?? [],
         showRelations: card.showRelations ?? [],
-        showTiers: card.showTiers ?? true,
+        showTiers: card.showTiers !== false,
+        tiersUnless: typeof card.showTiers === 'object' ? card.showTiers.unless : undefined,
         checklist,
       },
     };

@@ -104,6 +104,8 @@ export interface CompiledFinding {
     reportExclusions: string[];
     showRelations: string[];
     showTiers: boolean;
+    /** A relation of the subject: results with matches in it are not graded (their tier is not shown). */
+    tiersUnless?: string;
     checklist?: ChecklistDef & { items: (ChecklistDef['items'][number] & { compiledWhen?: CompiledClause })[] };
   };
 }

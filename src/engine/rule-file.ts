@@ -201,8 +201,11 @@ export interface FindingDef {
     reportExclusions?: string[];
     /** Relations of the subject shown with their matches (which confounder, when). */
     showRelations?: string[];
-    /** The evidence table's Tier column (default true): off where the card's results are not graded (confounded, drawn under blockade). */
-    showTiers?: boolean;
+    /**
+     * The evidence table's Tier column (default true): `false` where the card's results are not graded (confounded,
+     * drawn under blockade); `{ unless: <relation of the subject> }` shows "not graded" for a result with matches in it.
+     */
+    showTiers?: boolean | { unless: string };
     checklist?: ChecklistDef;
     variants?: Record<string, Partial<CardTextDef>>;
   };
