@@ -475,7 +475,7 @@ class Compiler {
         reportExclusions: card.reportExclusions ?? [],
         showRelations: card.showRelations ?? [],
         showTiers: card.showTiers !== false,
-        tiersUnless: typeof card.showTiers === 'object' ? card.showTiers.unless : undefined,
+        tiersUnless,
         checklist,
       },
     };
