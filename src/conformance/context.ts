@@ -27,6 +27,7 @@ export interface ResolvedOptions {
   fhirHost: string;
   fhirPort: number;
   latencyCalls: number;
+  latencyBudgetMs: number;
   timeoutMs: number;
   /** How long to watch for a request that must never come, after the target answered. */
   settleMs: number;

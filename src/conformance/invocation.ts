@@ -223,7 +223,7 @@ export const invocationChecks: CheckDef[] = [
     const sorted = times.sort((a, b) => a - b);
     const p95 = percentile(sorted, 0.95);
     const words = `p95 ${p95.toFixed(0)} ms, p50 ${percentile(sorted, 0.5).toFixed(0)} ms, max ${sorted[sorted.length - 1]!.toFixed(0)} ms over ${sorted.length} calls with full prefetch (patient ${main!.patient})`;
-    return p95 <= 500 ? pass(words) : fail(words);
+    return p95 <= ctx.opts.latencyBudgetMs ? pass(words) : fail(`${words}: above ${ctx.opts.latencyBudgetMs} ms`);
   }),
 ];
 

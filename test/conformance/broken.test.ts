@@ -21,7 +21,7 @@ async function run(faults: Fault[] = []): Promise<ConformanceReport> {
   const fhirPort = await freePort();
   const service = await startMiniService({ trusted: { [ISS]: keys.publicJwks.keys }, fhirServers: [`http://127.0.0.1:${fhirPort}/fhir`], faults });
   try {
-    return await runConformance({ url: service.discoveryUrl, keyFile: keys.file, iss: ISS, fhirPort, latencyCalls: 3, settleMs: 100 });
+    return await runConformance({ url: service.discoveryUrl, keyFile: keys.file, iss: ISS, fhirPort, latencyCalls: 3, latencyBudgetMs: 60_000, settleMs: 100 }); // item 24's 500 ms is a speed target, not this test's
   } finally {
     await service.close();
   }

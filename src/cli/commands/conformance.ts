@@ -25,6 +25,7 @@ interface ConformanceFlags {
   fhirHost: string;
   fhirPort: string;
   latencyCalls: string;
+  latencyBudget: string;
   timeout: string;
   user?: string;
   json?: boolean;
@@ -79,6 +80,7 @@ export async function runConformanceCommand(flags: ConformanceFlags, io: CliIo =
     fhirHost: flags.fhirHost,
     fhirPort: int(flags.fhirPort, '--fhir-port'),
     latencyCalls: int(flags.latencyCalls, '--latency-calls'),
+    latencyBudgetMs: int(flags.latencyBudget, '--latency-budget'),
     timeoutMs: int(flags.timeout, '--timeout') * 1000,
   };
   let report;
@@ -109,6 +111,7 @@ export function registerConformance(program: Command): void {
     .option('--fhir-host <host>', "interface of the suite's FHIR server (the target is given it as fhirServer)", '127.0.0.1')
     .option('--fhir-port <port>', "port of the suite's FHIR server (0: any free port); fix it to allowlist it at the target", '0')
     .option('--latency-calls <n>', 'calls timed for item 24', '20')
+    .option('--latency-budget <ms>', "item 24's p95 budget", '500')
     .option('--timeout <seconds>', 'per HTTP request', '15')
     .option('--user <ref>', 'context.userId', 'Practitioner/conformance-1')
     .option('--json', 'print the report as JSON')
