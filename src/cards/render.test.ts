@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { FhirResource } from 'fhir/r4';
 import { evaluate } from '../engine/evaluate';
-import { loadRuleFile } from '../engine/load';
+import { compileRuleFile, loadRuleFile } from '../engine/load';
 import { escapeMarkdown, readableText } from './markdown';
 import { renderCards } from './render';
 
@@ -290,5 +290,38 @@ describe('a record with hundreds of matches or very long text still gives a card
     const known = readableText(persistent.detail!).split('\n').find((l) => l.startsWith('**Known:**'))!;
     expect(known.match(/\(since \d{4}\)/g)).toHaveLength(5);
     expect(known).toMatch(/\(since \d{4}\), and 35 more — /);
+  });
+});
+
+describe('a suggestion not offered because its test is on file says so, unless the card offers no orders at all', () => {
+  const hsCrp: FhirResource = {
+    resourceType: 'Observation',
+    id: 'hscrp',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '30522-7' }] },
+    subject: { reference: 'Patient/p' },
+    effectiveDateTime: iso(3),
+    valueQuantity: { value: 2.4, unit: 'mg/L', system: 'http://unitsofmeasure.org', code: 'mg/L' },
+  } as FhirResource;
+  const resources: FhirResource[] = [{ resourceType: 'Patient', id: 'p' }, il6('a', 60, 4.8), il6('b', 5, 5.1), hsCrp];
+  const persistentCard = (ruleSet: typeof rules) =>
+    renderCards(evaluate(ruleSet, 'default', { resources, now, patientId: 'p' }), { patientId: 'p' }).find((c) => c.source.topic?.code === 'il6-persistent')!;
+
+  it('cites the hs-CRP on file under "Not suggested" and in "Results used", and orders the rest of the work-up', () => {
+    const card = persistentCard(rules);
+    const text = readableText(card.detail!);
+    expect(text).toContain(`- hs-CRP: 2.4 mg/L on ${iso(3).slice(0, 10)} is on file, within 7 days of the latest IL-6 result.`);
+    expect(text).toMatch(/\| hs-CRP \| \d{4}-\d\d-\d\d \| 2\.4 mg\/L \| 2\.4 mg\/L \| — \|/);
+    expect(card.suggestions!.map((s) => s.label)).toEqual(['Order fibrinogen', 'Order ESR', 'Order CBC with differential']);
+  });
+
+  it('says nothing of it when a note withholds every order', () => {
+    const def = structuredClone(rules.def);
+    def.notes!.push({ text: 'No orders for now.', source: 'ours', for: ['il6-persistent'], when: [{ subject: { value: { above: '$persistentAbove' } } }], withholdSuggestions: true });
+    const card = persistentCard(compileRuleFile(def, rules.file));
+    expect(card.suggestions).toBeUndefined();
+    expect(card.detail).toContain('No orders for now.');
+    expect(card.detail).not.toContain('Not suggested');
+    expect(card.detail).not.toContain('2.4 mg/L');
   });
 });

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServiceRequest } from 'fhir/r4';
 import type { Card, Suggestion } from '../cds-hooks/types';
 import type { Evaluation, Finding, Selection } from '../engine/evaluate';
-import { toPoints } from '../engine/evaluate';
+import { cardText, toPoints } from '../engine/evaluate';
 import { parseTemplate } from '../engine/load';
 import type { Item, RelationMatch, Template } from '../engine/model';
 import { formatMeasured, formatMeasuredAndReported, formatNumber, unitForPeople } from '../engine/quantity';
@@ -66,7 +66,7 @@ function recordNotFullyReadCard(ev: Evaluation, opts: RenderOptions): Card | und
 function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
   const uuid = opts.newUuid ?? randomUUID;
   const rs = ev.ruleSet;
-  const text: CardTextDef = { ...f.def.card.base, ...(f.variant ? f.def.card.variants[f.variant] : {}) };
+  const text = cardText(f.def, f.variant);
   const fill = (t: string, escape: (s: string) => string, listMax?: number) => fillTemplate(t, ev, f, escape, listMax);
   const card: Card = {
     uuid: uuid(),
@@ -76,9 +76,7 @@ function renderCard(ev: Evaluation, f: Finding, opts: RenderOptions): Card {
     source: sourceOf(ev, f.code, f.def.display),
     overrideReasons: rs.def.overrideReasons.map((r) => ({ ...r })),
   };
-  // A note that holds may withhold the orders (an IL-6 drawn now would be uninterpretable); it says why.
-  const withheld = f.notes.some((n) => n.withholdSuggestions);
-  const suggestions = withheld ? [] : (text.suggestions ?? []).map((s) => renderSuggestion(s, f, opts, uuid));
+  const suggestions = ordersWithheld(f) ? [] : (text.suggestions ?? []).filter((s) => !f.notSuggested.has(s)).map((s) => renderSuggestion(s, f, opts, uuid));
   if (suggestions.length > 0) {
     card.suggestions = suggestions;
     card.selectionBehavior = 'any';
@@ -125,6 +123,12 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
     if (c.open.length > 0) parts.push(`**${c.title}:** ${c.open.join(', ')}.`);
   }
 
+  // Orders left out because the test is already on file, each with the result that makes it redundant.
+  if (!ordersWithheld(f) && f.notSuggested.size > 0) {
+    const lines = [...f.notSuggested].map(([s, selections]) => `- ${fillTemplate(s.unless!.says, ev, { ...f, selections }, escapeMarkdown)}`);
+    parts.push(`**Not suggested**\n\n${lines.join('\n')}`);
+  }
+
   const excluded = exclusions(ev, f, new Set(evidence));
   if (excluded.length > 0) {
     // Newest first, so the cap hides the oldest; only the listed ones are formatted: a long record has hundreds of old results.
@@ -144,6 +148,11 @@ function renderDetail(ev: Evaluation, f: Finding, text: CardTextDef, fill: (t: s
   parts.push(...leftOutNotes(opts));
   parts.push(rulesLine(ev));
   return parts.join('\n\n');
+}
+
+/** A note that holds may withhold every order (an IL-6 drawn now would be uninterpretable); the note says why. */
+function ordersWithheld(f: Finding): boolean {
+  return f.notes.some((n) => n.withholdSuggestions);
 }
 
 /** The card's source: the service's label, rule-set version and profile; the topic names what the card is about. */
@@ -172,12 +181,18 @@ function leftOut(counts: Record<string, number> | undefined, why: string): strin
   return `**Record not fully read:** ${total} ${total === 1 ? 'resource was' : 'resources were'} ${why} (${list}) and ${total === 1 ? 'was' : 'were'} left out; anything they hold is not reflected in this card.`;
 }
 
-/** The items the card lists as used: its evidence selections (subject first), without duplicates. */
+/**
+ * The items the card lists as used: its evidence selections (subject first), then the results that made a suggestion
+ * redundant (its `unless` selections), without duplicates.
+ */
 function evidenceItems(f: Finding): Item[] {
   const out: Item[] = [];
-  for (const name of f.def.card.evidence) {
-    const sel = name === 'subject' ? f.subject : f.selections.get(name);
+  const add = (sel: Selection | undefined) => {
     for (const i of asList(sel)) if (!out.includes(i)) out.push(i);
+  };
+  for (const name of f.def.card.evidence) add(name === 'subject' ? f.subject : f.selections.get(name));
+  if (!ordersWithheld(f)) {
+    for (const selections of f.notSuggested.values()) for (const [name, sel] of selections) if (!f.selections.has(name)) add(sel);
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { bandOf, normaliseQuantity, parseValueString, passes, type Measured, typ
 import { clipRecordText } from './record-text';
 import { coefficientOfVariation, isMonotonic, lastToFirst, slopePerDay, type Point } from './temporal';
 import { formatDuration, parseFhirTime, shift, type Duration } from './time';
+import type { CardTextDef, SuggestionDef } from './rule-file';
 
 export interface EvaluationInput {
   resources: FhirResource[];
@@ -40,6 +41,8 @@ export interface Finding {
   selections: Map<string, Selection>;
   notes: CompiledNote[];
   checklist?: { title: string; knownTitle: string; open: string[]; known: ChecklistResult[] };
+  /** Suggestions of the card's text whose `unless` clause held, with the selections that clause named. */
+  notSuggested: Map<SuggestionDef, Map<string, Selection>>;
 }
 
 export interface EvaluationError {
@@ -272,7 +275,14 @@ export class Evaluation {
       if (SEVERITY[r.to] > SEVERITY[indicator] && this.clause(r.when, fork(state))) indicator = r.to;
     }
     const notes = f.notes.filter((n) => n.when.every((c) => this.clause(c, fork(state))));
-    const finding: Finding = { def: f, code: f.code, indicator, variant: state.variant, subject: state.subject, selections: state.selections, notes };
+    const notSuggested = new Map<SuggestionDef, Map<string, Selection>>();
+    for (const s of cardText(f, state.variant).suggestions ?? []) {
+      const unless = f.card.suggestionUnless.get(s);
+      if (!unless) continue;
+      const own = fork(state);
+      if (this.clause(unless, own)) notSuggested.set(s, own.selections);
+    }
+    const finding: Finding = { def: f, code: f.code, indicator, variant: state.variant, subject: state.subject, selections: state.selections, notes, notSuggested };
     const cl = f.card.checklist;
     if (cl) {
       const open: string[] = [];
@@ -498,6 +508,11 @@ export class CandidateWindows {
     this.collect(2 * node, from, mid, limit, lo, out);
     this.collect(2 * node + 1, mid, to, limit, lo, out);
   }
+}
+
+/** The card text of a finding: its base text with the fields of the variant that held. */
+export function cardText(f: CompiledFinding, variant: string | undefined): CardTextDef {
+  return { ...f.card.base, ...(variant ? f.card.variants[variant] : {}) };
 }
 
 function fork(state: ClauseState): ClauseState {

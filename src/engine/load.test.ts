@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { compileRuleFile, loadRuleFile, RuleFileError } from './load';
-import type { RuleFile } from './rule-file';
+import type { RuleFile, SuggestionDef } from './rule-file';
 
 const FILE = path.join(__dirname, '../../cds-services/il6-inflammation/rules.yaml');
 const original = (): RuleFile => YAML.parse(readFileSync(FILE, 'utf8')) as RuleFile;
@@ -54,6 +54,8 @@ const cases: Case[] = [
   { name: 'a placeholder with an unknown parameter', edit: (r) => (r.findings[2]!.card.summary = 'over {{$persistentSpace}}'), rule: /card\.summary$/, reason: /unknown parameter \{\{\$persistentSpace\}\}/ },
   { name: 'a card variant no clause names', edit: (r) => (r.findings[5]!.card.variants!['no-hscrp'] = { summary: 'x' }), rule: /card\.variants\.no-hscrp$/, reason: /no clause of this finding names this variant/ },
   { name: 'tiers hidden by a relation the subject does not have', edit: (r) => (r.findings[5]!.card.showTiers = { unless: 'interferenc' }), rule: /^findings\[5\] \(il6-hscrp\)\.card\.showTiers\.unless$/, reason: /"interferenc" is not a relation of the subject/ },
+  { name: 'a suggestion\'s unless naming an unknown fact', edit: (r) => (persistentHsCrp(r).unless!.clause = { nearest: 'hsCrpp', window: { before: '7 days', after: '7 days' } }), rule: /^findings\[2\] \(il6-persistent\)\.card\.suggestions\[0\]\.unless\.clause\.nearest$/, reason: /unknown fact, set or selection "hsCrpp"/ },
+  { name: 'a suggestion\'s unless text naming no selection of its clause', edit: (r) => (persistentHsCrp(r).unless!.says = 'on file: {{pairedCrp.value}}'), rule: /^findings\[2\] \(il6-persistent\)\.card\.suggestions\[0\]\.unless\.says$/, reason: /"pairedCrp" is not a selection of this finding/ },
   { name: 'guidance citing an unknown source', edit: (r) => (r.findings[0]!.card.guidance![0]!.source = 'seed999'), rule: /card\.guidance\[0\]\.source$/, reason: /unknown source "seed999"/ },
   { name: 'a has-test on a relation of another fact', edit: (r) => (r.findings[6]!.when[0] = { subject: { lacks: 'confounder' } }), rule: /when\[0\]\.subject\.lacks$/, reason: /not a relation of these items/ },
   { name: 'a band without a limit', edit: (r) => delete r.bands!.il6Tier![1]!.atMost, rule: 'bands.il6Tier[1]', reason: /needs a limit/ },
@@ -69,6 +71,11 @@ function errorOf(fn: () => unknown): RuleFileError {
     throw err;
   }
   throw new Error('no RuleFileError was thrown');
+}
+
+/** The persistence card's hs-CRP suggestion, which is not offered when an hs-CRP is on file (`unless`). */
+function persistentHsCrp(r: RuleFile): SuggestionDef {
+  return r.findings.find((f) => f.code === 'il6-persistent')!.card.suggestions!.find((s) => s.unless)!;
 }
 
 /** The first `{ patient: … }` clause of the findings (the metabolic finding's sex-specific waist test). */

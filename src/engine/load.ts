@@ -24,7 +24,7 @@ import type {
   Template,
 } from './model';
 import type { Band, ValueTest } from './quantity';
-import type { ChartDef, Clause, FactDef, ItemTest as ItemTestDef, RuleFile, ValueTestDef } from './rule-file';
+import type { ChartDef, Clause, FactDef, ItemTest as ItemTestDef, RuleFile, SuggestionDef, ValueTestDef } from './rule-file';
 import { formatDuration, parseDuration, type Duration } from './time';
 import { convert, unitProblem } from './units';
 import { SELECTION_FIELDS, SERIES_FIELDS } from './placeholders';
@@ -430,12 +430,21 @@ class Compiler {
     const texts = [{ text: card, where: `${at}.card` }, ...Object.entries(card.variants ?? {}).map(([v, t]) => ({ text: t, where: `${at}.card.variants.${v}` }))];
     const variantNames = collectVariants(f.when);
     for (const v of Object.keys(card.variants ?? {})) if (!variantNames.has(v)) this.fail(`${at}.card.variants.${v}`, 'no clause of this finding names this variant');
+    const suggestionUnless = new Map<SuggestionDef, CompiledClause>();
     for (const { text, where } of texts) {
       (text.guidance ?? []).forEach((g, i) => checkSource(g.source, `${where}.guidance[${i}].source`));
       for (const field of ['summary', 'detail'] as const) {
         const t = text[field];
         if (t) this.checkPlaceholders(t, local, `${where}.${field}`, variantNames.size > 0);
       }
+      (text.suggestions ?? []).forEach((s, i) => {
+        if (!s.unless) return;
+        // Its own scope: a selection the clause names is read by its `says`, not by the rest of the card.
+        const own: Scope = { ...local, names: new Map(local.names) };
+        const w = `${where}.suggestions[${i}].unless`;
+        suggestionUnless.set(s, this.clause(s.unless.clause, own, `${w}.clause`));
+        this.checkPlaceholders(s.unless.says, own, `${w}.says`, variantNames.size > 0);
+      });
     }
     for (const e of card.evidence ?? []) if (e !== 'subject' && !local.names.has(e)) this.fail(`${at}.card.evidence`, `"${e}" is not a selection of this finding`);
     if ((card.evidence ?? []).includes('subject') && !f.subject) this.fail(`${at}.card.evidence`, 'this finding has no subject');
@@ -477,6 +486,7 @@ class Compiler {
         showTiers: card.showTiers !== false,
         tiersUnless,
         checklist,
+        suggestionUnless,
       },
     };
   }

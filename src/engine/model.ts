@@ -7,7 +7,7 @@ import type { Band, GreaterThanReading, Measured, ValueTest } from './quantity';
 import type { CodeIndex } from './code-sets';
 import type { CodeSetMatcher, Compiled } from './fhirpath';
 import type { Duration } from './time';
-import type { CardTextDef, ChecklistDef, FindingDef, RuleFile } from './rule-file';
+import type { CardTextDef, ChecklistDef, FindingDef, RuleFile, SuggestionDef } from './rule-file';
 
 /** Text with `{{…}}` placeholders, split once at load time. */
 export type Template = (string | { expr: string })[];
@@ -107,6 +107,8 @@ export interface CompiledFinding {
     /** A relation of the subject: results with matches in it are not graded (their tier is not shown). */
     tiersUnless?: string;
     checklist?: ChecklistDef & { items: (ChecklistDef['items'][number] & { compiledWhen?: CompiledClause })[] };
+    /** Each suggestion's `unless` clause, compiled in the finding's scope (base text and variants). */
+    suggestionUnless: Map<SuggestionDef, CompiledClause>;
   };
 }
 

@@ -186,6 +186,8 @@ export interface SuggestionDef {
   label: string;
   orders: { system: string; code: string; display: string }[];
   isRecommended?: boolean;
+  /** Not offered when the clause holds (the test is already on file); the card says why with `says`. */
+  unless?: { clause: Clause; says: string };
 }
 
 export interface FindingDef {
