@@ -60,7 +60,7 @@ const cases: Case[] = [
   { name: 'a has-test on a relation of another fact', edit: (r) => (r.findings[6]!.when[0] = { subject: { lacks: 'confounder' } }), rule: /when\[0\]\.subject\.lacks$/, reason: /not a relation of these items/ },
   { name: 'a band without a limit', edit: (r) => delete r.bands!.il6Tier![1]!.atMost, rule: 'bands.il6Tier[1]', reason: /needs a limit/ },
   // Renaming il6-confounded also leaves the notes written for it without their finding.
-  { name: 'a duplicate finding code', edit: (r) => (r.findings[1]!.code = 'il6-interference'), rule: /^findings\[1\] \(il6-interference\)$/, reason: /duplicate finding code/, also: ['notes[0].for', 'notes[6].for', 'notes[7].for'] },
+  { name: 'a duplicate finding code', edit: (r) => (r.findings[1]!.code = 'il6-interference'), rule: /^findings\[1\] \(il6-interference\)$/, reason: /duplicate finding code/, also: ['notes[0].for', 'notes[7].for', 'notes[8].for'] },
 ];
 
 function errorOf(fn: () => unknown): RuleFileError {
