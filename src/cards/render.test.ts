@@ -310,7 +310,7 @@ describe('a suggestion not offered because its test is on file says so, unless t
   it('cites the hs-CRP on file under "Not suggested" and in "Results used", and orders the rest of the work-up', () => {
     const card = persistentCard(rules);
     const text = readableText(card.detail!);
-    expect(text).toContain(`- hs-CRP: 2.4 mg/L on ${iso(3).slice(0, 10)} is on file, within 7 days of the latest IL-6 result.`);
+    expect(text).toContain(`- hs-CRP: 2.4 mg/L on ${iso(3).slice(0, 10)} is on file, within 7 days of the latest IL-6 result and 30 days of today.`);
     expect(text).toMatch(/\| hs-CRP \| \d{4}-\d\d-\d\d \| 2\.4 mg\/L \| 2\.4 mg\/L \| — \|/);
     expect(card.suggestions!.map((s) => s.label)).toEqual(['Order fibrinogen', 'Order ESR', 'Order CBC with differential']);
   });

@@ -439,9 +439,14 @@ class Compiler {
       }
       (text.suggestions ?? []).forEach((s, i) => {
         if (!s.unless) return;
-        // Its own scope: a selection the clause names is read by its `says`, not by the rest of the card.
+        // Its own scope: a selection the clause names is read by its `says`, not by the rest of the card. A name the
+        // finding binds already would stand for two results, and a variant would pick no text.
         const own: Scope = { ...local, names: new Map(local.names) };
         const w = `${where}.suggestions[${i}].unless`;
+        eachClause([s.unless.clause], (c) => {
+          if ('as' in c && c.as && local.names.has(c.as)) this.fail(`${w}.clause`, `"${c.as}" is already a selection of this finding: name the result this clause selects differently`);
+          if ('allOf' in c && c.variant) this.fail(`${w}.clause`, `a variant picks card text; it has no meaning in a suggestion's unless`);
+        });
         suggestionUnless.set(s, this.clause(s.unless.clause, own, `${w}.clause`));
         this.checkPlaceholders(s.unless.says, own, `${w}.says`, variantNames.size > 0);
       });
@@ -719,15 +724,21 @@ function needsSubject(c: Clause): boolean {
 
 function collectVariants(clauses: Clause[]): Set<string> {
   const out = new Set<string>();
+  eachClause(clauses, (c) => {
+    if ('allOf' in c && c.variant) out.add(c.variant);
+  });
+  return out;
+}
+
+/** Visits these clauses and every clause inside them (through allOf, anyOf and not). */
+function eachClause(clauses: Clause[], fn: (c: Clause) => void): void {
   const visit = (c: Clause) => {
-    if ('allOf' in c) {
-      if (c.variant) out.add(c.variant);
-      c.allOf.forEach(visit);
-    } else if ('anyOf' in c) c.anyOf.forEach(visit);
+    fn(c);
+    if ('allOf' in c) c.allOf.forEach(visit);
+    else if ('anyOf' in c) c.anyOf.forEach(visit);
     else if ('not' in c) visit(c.not);
   };
   clauses.forEach(visit);
-  return out;
 }
 
 /** Splits "IL-6 {{subject.value}} on {{subject.date}}" into literal text and placeholders. */
