@@ -185,14 +185,14 @@ export class Evaluation {
     const spec = fact.value!;
     const v = this.eval(spec.path, r, fact.name)[0];
     if (v === undefined || v === null) return { problem: 'no value' };
-    if (typeof v === 'object' && 'value' in v) return normaliseQuantity(v, spec.unit, spec.units, spec.greaterThan);
+    if (typeof v === 'object' && 'value' in v) return normaliseQuantity(v, spec.unit, spec);
     if (typeof v === 'string') {
       if (!spec.fromString) return { problem: `value "${v}" is text, not a quantity` };
       const fallback = spec.fromString.unitFallback ? this.eval(spec.fromString.unitFallback, r, fact.name).find((u) => typeof u === 'string') : undefined;
       const q = parseValueString(v, fallback as string | undefined);
       if (!q) return { problem: `value "${v}" is not a number` };
       if (spec.fromString.comparatorsOnly && !q.comparator) return { problem: `value "${v}" is text; only a comparator value (such as "<1.5") is read from text` };
-      return normaliseQuantity(q, spec.unit, spec.units, spec.greaterThan);
+      return normaliseQuantity(q, spec.unit, spec);
     }
     if (typeof v === 'number' && /^(1|\{[^}]*\})$/.test(spec.unit)) {
       const measured: Measured = { value: v, unit: spec.unit, reported: String(v) };

@@ -35,6 +35,7 @@ const cases: Case[] = [
   { name: 'an unknown key', edit: (r) => ((r.facts.il6 as unknown as Record<string, unknown>).lookbak = '24 months'), rule: 'facts.il6.lookbak', reason: /unknown key/ },
   { name: 'a missing required key', edit: (r) => delete (r as Partial<RuleFile>).findings, rule: 'findings', reason: /is required/ },
   { name: 'an accepted unit that does not convert to the fact\'s unit', edit: (r) => (r.facts.il6!.value!.units = ['pg/mL', 'IU/mL']), rule: 'facts.il6.value.units', reason: /unit "IU\/mL" cannot be converted to pg\/mL/ },
+  { name: 'a unit reading that does not convert to the fact\'s unit', edit: (r) => (r.facts.fastingInsulin!.value!.readUnitsAs = { 'mU/L': 'mU/L' }), rule: 'facts.fastingInsulin.value.readUnitsAs.mU/L', reason: /unit "mU\/L" cannot be converted to u\[IU\]\/mL/ },
   { name: 'a fact unit that is not UCUM', edit: (r) => (r.facts.crp!.value!.unit = 'mgg/L'), rule: 'facts.crp.value.unit', reason: /"mgg\/L" is not a UCUM unit: mgg is not a valid UCUM code/ },
   { name: 'a parameter unit that is not UCUM', edit: (r) => (r.parameters.feverCel!.unit = 'Cell'), rule: 'parameters.feverCel.unit', reason: /"Cell" is not a UCUM unit/ },
   { name: 'a threshold in another unit than the values it is compared with', edit: (r) => (r.parameters.acutePhaseCrpAbove = { ...r.parameters.acutePhaseCrpAbove!, value: 1, unit: 'mg/dL' }), rule: /^relations\.confounders\.rules\[7\]\.where\.value\.above$/, reason: /\$acutePhaseCrpAbove is in mg\/dL, but the values of fact "crp" are in mg\/L/ },

@@ -390,6 +390,7 @@ class Compiler {
             path: this.fhirpath(f.value.path, `${at}.value.path`, on),
             unit: f.value.unit,
             units: f.value.units ? this.acceptedUnits(f.value.units, f.value.unit, `${at}.value.units`) : undefined,
+            readAs: f.value.readUnitsAs ? this.unitReadings(f.value.readUnitsAs, f.value.unit, `${at}.value.readUnitsAs`) : undefined,
             greaterThan: f.value.greaterThan ?? 'above',
             fromString: f.value.fromString
               ? {
@@ -635,6 +636,14 @@ class Compiler {
       if ('error' in c) this.fail(at, `unit "${u}" cannot be converted to ${target}`);
     }
     return new Set(units);
+  }
+
+  /** A fact's unit readings: each must name a UCUM unit that converts to the fact's unit. */
+  private unitReadings(readings: Record<string, string>, target: string, at: string): ReadonlyMap<string, string> {
+    for (const [text, u] of Object.entries(readings)) {
+      if ('error' in convert(1, u, target)) this.fail(`${at}.${text}`, `unit "${u}" cannot be converted to ${target}`);
+    }
+    return new Map(Object.entries(readings));
   }
 
   /** Compiles `expression`; with `resourceTypes` (what it is read on), it must name only elements they have. */

@@ -20,7 +20,14 @@ export interface CompiledFact {
   time: Compiled[];
   end: Compiled[];
   ongoing?: Compiled;
-  value?: { path: Compiled; unit: string; units?: ReadonlySet<string>; greaterThan: GreaterThanReading; fromString?: { unitFallback?: Compiled; comparatorsOnly: boolean } };
+  value?: {
+    path: Compiled;
+    unit: string;
+    units?: ReadonlySet<string>;
+    readAs?: ReadonlyMap<string, string>;
+    greaterThan: GreaterThanReading;
+    fromString?: { unitFallback?: Compiled; comparatorsOnly: boolean };
+  };
   band?: string;
   label?: Compiled;
   exclude: { when: Compiled; reason: { template: Template; compiled: Map<string, Compiled> } }[];

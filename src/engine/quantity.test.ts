@@ -36,7 +36,7 @@ describe('comparator values are never treated as exact', () => {
     // hs-CRP ">=10" may be any value from 10 up: not shown to be at most 10 (il6-measure's "≤ 10 mg/L").
     expect(passes(m(10, '>='), { above: 3, atMost: 10 })).toBe(false);
     const read = (greaterThan?: 'above' | 'atLeast') =>
-      normaliseQuantity({ value: 10, comparator: '>', unit: 'mg/L', system: 'http://unitsofmeasure.org', code: 'mg/L' }, 'mg/L', undefined, greaterThan);
+      normaliseQuantity({ value: 10, comparator: '>', unit: 'mg/L', system: 'http://unitsofmeasure.org', code: 'mg/L' }, 'mg/L', { greaterThan });
     expect(read()).toMatchObject({ measured: { value: 10, comparator: '>' } });
     expect(read()).not.toMatchObject({ measured: { greaterThanAtLeast: true } });
     expect(read('atLeast')).toMatchObject({ measured: { value: 10, comparator: '>', greaterThanAtLeast: true } });
@@ -124,12 +124,23 @@ describe('reading quantities', () => {
     const r = normaliseQuantity(q, 'pg/mL');
     expect('problem' in r && r.problem).toMatch(reason);
   });
+  it('reads a unit as the fact says it means for this test (insulin: mU/L is mIU/L), in the code or the text, as reported unchanged', () => {
+    const readAs = new Map([['mU/L', 'm[IU]/L'], ['µU/mL', 'u[IU]/mL']]);
+    const coded = { value: 14, unit: 'mU/L', system: 'http://unitsofmeasure.org', code: 'mU/L' };
+    expect(normaliseQuantity(coded, 'u[IU]/mL', { readAs })).toEqual({ measured: { value: 14, unit: 'u[IU]/mL', reported: '14 mU/L' } });
+    expect(normaliseQuantity({ value: 14, unit: 'µU/mL' }, 'u[IU]/mL', { readAs })).toEqual({ measured: { value: 14, unit: 'u[IU]/mL', reported: '14 µU/mL' } });
+    expect(normaliseQuantity({ ...coded, unit: 'µU/mL' }, 'u[IU]/mL', { readAs })).toMatchObject({ measured: { value: 14 } });
+    // Without the reading, UCUM's U is the enzyme unit, which is no international unit.
+    expect(normaliseQuantity(coded, 'u[IU]/mL')).toEqual({ problem: 'unit mU/L cannot be converted to u[IU]/mL' });
+    expect(normaliseQuantity({ value: 84, unit: 'pmol/L' }, 'u[IU]/mL', { readAs })).toEqual({ problem: 'unit pmol/L cannot be converted to u[IU]/mL' });
+  });
+
   it('reads only the accepted units when a fact lists them, even ones UCUM could convert', () => {
     const accepted = new Set(['pg/mL', 'ng/L', 'ng/mL']);
     const q = (unit: string) => ({ value: 2, unit, system: 'http://unitsofmeasure.org', code: unit });
-    expect(normaliseQuantity(q('ng/mL'), 'pg/mL', accepted)).toMatchObject({ measured: { value: 2000 } });
+    expect(normaliseQuantity(q('ng/mL'), 'pg/mL', { units: accepted })).toMatchObject({ measured: { value: 2000 } });
     expect(normaliseQuantity(q('ug/L'), 'pg/mL')).toMatchObject({ measured: { value: 2000 } });
-    const r = normaliseQuantity(q('ug/L'), 'pg/mL', accepted);
+    const r = normaliseQuantity(q('ug/L'), 'pg/mL', { units: accepted });
     expect('problem' in r && r.problem).toBe('unit ug/L is not one the rules read (pg/mL, ng/L, ng/mL)');
   });
   it.each([

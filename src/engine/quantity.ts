@@ -141,15 +141,26 @@ export type Normalised = { measured: Measured } | { problem: string };
 
 const UCUM = 'http://unitsofmeasure.org';
 
+export interface Reading {
+  /** The only units read (each converts to the target). */
+  units?: ReadonlySet<string>;
+  /** Unit text or codes that mean another UCUM unit for this test ("mU/L" → m[IU]/L for insulin). */
+  readAs?: ReadonlyMap<string, string>;
+  /** How `>X` is read (default: above X). */
+  greaterThan?: GreaterThanReading;
+}
+
 /** A FHIR Quantity normalised to `target` (UCUM). The problem text is shown to clinicians. */
-export function normaliseQuantity(q: QuantityInput, target: string, accepted?: ReadonlySet<string>, greaterThan: GreaterThanReading = 'above'): Normalised {
+export function normaliseQuantity(q: QuantityInput, target: string, reading: Reading = {}): Normalised {
+  const { units: accepted, readAs, greaterThan = 'above' } = reading;
   if (typeof q.value !== 'number' || !Number.isFinite(q.value)) return { problem: 'no numeric value' };
-  const unit = ucumCode(q);
+  const coded = ucumCode(q);
+  const unit = coded && (readAs?.get(coded) ?? coded);
   const shown = clipRecordText(typeof q.unit === 'string' ? q.unit : typeof q.code === 'string' ? q.code : '');
   const comparator = isComparator(q.comparator) ? q.comparator : undefined;
   const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
   if (!unit) return { problem: `value ${reported} has no unit` };
-  const disagreement = unitCodeDisagreement(q, unit);
+  const disagreement = unitCodeDisagreement(q, unit, readAs);
   if (disagreement) return { problem: disagreement };
   if (accepted && !accepted.has(unit)) return { problem: `unit ${shown || unit} is not one the rules read (${[...accepted].join(', ')})` };
   const c = convert(q.value, unit, target);
@@ -185,9 +196,9 @@ export function parseValueString(text: string, fallbackUnit: string | undefined)
  * ambiguous: reading either would misstate the value, so it is excluded with both named. A `unit` that is only
  * display text ("Body temp") or the same unit spelled differently ("pg/ml", "°C" for Cel) is not a disagreement.
  */
-function unitCodeDisagreement(q: QuantityInput, code: string): string | undefined {
+function unitCodeDisagreement(q: QuantityInput, code: string, readAs: ReadonlyMap<string, string> | undefined): string | undefined {
   const text = typeof q.unit === 'string' ? q.unit.trim() : '';
-  const unit = asUcum(text);
+  const unit = readAs?.get(text) ?? asUcum(text);
   if (!unit || unit === code || DEGREE_LETTERS.get(text) === code) return undefined;
   // Not UCUM (and no known spelling of it): display text, which defers to the code.
   if (sameSize(unit, code) || unitProblem(unit) !== undefined) return undefined;

@@ -89,7 +89,15 @@ export interface FactDef {
   /** FHIRPath: true when the item is still going on (open-ended interval). */
   ongoing?: string;
   /** `units`: the only UCUM units read (each must convert to `unit`); others are excluded with the reason. Absent: any convertible unit. */
-  value?: { path: string; unit: string; units?: string[]; greaterThan?: 'above' | 'atLeast'; fromString?: { unitFallback?: string; comparatorsOnly?: boolean } };
+  value?: {
+    path: string;
+    unit: string;
+    units?: string[];
+    /** Unit text or codes that mean another UCUM unit for this test (insulin's µU/mL is µIU/mL, not UCUM's enzyme unit). */
+    readUnitsAs?: Record<string, string>;
+    greaterThan?: 'above' | 'atLeast';
+    fromString?: { unitFallback?: string; comparatorsOnly?: boolean };
+  };
   band?: string;
   /** FHIRPath giving the text that names the item in cards (first non-empty). */
   label?: string;
