@@ -204,10 +204,11 @@ function evidenceItems(f: Finding): Item[] {
 function exclusions(ev: Evaluation, f: Finding, used: Set<Item>): { item: Item; reason: string }[] {
   const out: { item: Item; reason: string }[] = [];
   const exactSince = exactSeriesCutoff(ev, f);
-  for (const fact of f.def.card.reportExclusions) {
+  for (const { fact, within } of f.def.card.reportExclusions) {
+    const since = within ? shift(ev.input.now, within, -1) : undefined;
     const excludingRelations = new Set(Object.values(ev.profile.sets).filter((s) => s.from === fact).flatMap((s) => s.without));
     for (const item of ev.factItems(fact)) {
-      if (used.has(item)) continue;
+      if (used.has(item) || (since !== undefined && !(item.time !== undefined && item.time >= since))) continue;
       let reason = item.excluded;
       if (!reason) {
         for (const r of excludingRelations) {

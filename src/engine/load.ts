@@ -461,7 +461,11 @@ class Compiler {
     if (tiersUnless !== undefined && scope.relations[tiersUnless]?.of !== local.subjectFact) {
       this.missing('relation', tiersUnless, `${at}.card.showTiers.unless`, `"${tiersUnless}" is not a relation of the subject`);
     }
-    for (const x of card.reportExclusions ?? []) if (!(x in scope.facts)) this.missing('fact', x, `${at}.card.reportExclusions`, `unknown fact "${x}"`);
+    const reportExclusions = (card.reportExclusions ?? []).map((x, i) => {
+      const fact = typeof x === 'string' ? x : x.fact;
+      if (!(fact in scope.facts)) this.missing('fact', fact, `${at}.card.reportExclusions`, `unknown fact "${fact}"`);
+      return typeof x === 'string' ? { fact } : { fact, within: this.dur(x.within, scope.ctx, `${at}.card.reportExclusions[${i}].within`) };
+    });
     let checklist: CompiledFinding['card']['checklist'];
     if (card.checklist) {
       checklist = {
@@ -487,7 +491,7 @@ class Compiler {
         base: card,
         variants: card.variants ?? {},
         evidence: card.evidence ?? [],
-        reportExclusions: card.reportExclusions ?? [],
+        reportExclusions,
         showRelations: card.showRelations ?? [],
         showTiers: card.showTiers !== false,
         tiersUnless,
@@ -638,10 +642,14 @@ class Compiler {
     return new Set(units);
   }
 
-  /** A fact's unit readings: each must name a UCUM unit that converts to the fact's unit. */
+  /**
+   * A fact's unit readings: each must name a UCUM unit that converts to the fact's unit, and none may re-read a unit
+   * UCUM already converts to it (0.014 m[IU]/mL would be read as 0.014 µIU/mL).
+   */
   private unitReadings(readings: Record<string, string>, target: string, at: string): ReadonlyMap<string, string> {
     for (const [text, u] of Object.entries(readings)) {
       if ('error' in convert(1, u, target)) this.fail(`${at}.${text}`, `unit "${u}" cannot be converted to ${target}`);
+      if (!('error' in convert(1, text, target))) this.fail(`${at}.${text}`, `"${text}" is already a UCUM unit that converts to ${target}; reading it as "${u}" would change its value`);
     }
     return new Map(Object.entries(readings));
   }

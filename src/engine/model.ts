@@ -108,7 +108,8 @@ export interface CompiledFinding {
     base: CardTextDef;
     variants: Record<string, Partial<CardTextDef>>;
     evidence: string[];
-    reportExclusions: string[];
+    /** Facts whose excluded items the card lists; `within`: only those dated at most this long before now. */
+    reportExclusions: { fact: string; within?: Duration }[];
     showRelations: string[];
     showTiers: boolean;
     /** A relation of the subject: results with matches in it are not graded (their tier is not shown). */

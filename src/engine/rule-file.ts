@@ -208,7 +208,7 @@ export interface FindingDef {
     /** Selections listed in the card's evidence table (subject first). */
     evidence?: string[];
     /** Facts whose excluded items are reported in this card. */
-    reportExclusions?: string[];
+    reportExclusions?: (string | { fact: string; within: DurationRef })[];
     /** Relations of the subject shown with their matches (which confounder, when). */
     showRelations?: string[];
     /**
