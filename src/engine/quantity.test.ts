@@ -133,6 +133,9 @@ describe('reading quantities', () => {
     // Without the reading, UCUM's U is the enzyme unit, which is no international unit.
     expect(normaliseQuantity(coded, 'u[IU]/mL')).toEqual({ problem: 'unit mU/L cannot be converted to u[IU]/mL' });
     expect(normaliseQuantity({ value: 84, unit: 'pmol/L' }, 'u[IU]/mL', { readAs })).toEqual({ problem: 'unit pmol/L cannot be converted to u[IU]/mL' });
+    // A unit text that says otherwise than the code is a disagreement, not display text: mIU/mL is a thousand times µIU/mL.
+    expect(normaliseQuantity({ ...coded, unit: 'mIU/mL', code: 'uU/mL' }, 'u[IU]/mL', { readAs: new Map([['uU/mL', 'u[IU]/mL']]) })).toEqual({ problem: 'unit mIU/mL and its UCUM code uU/mL disagree' });
+    expect(normaliseQuantity({ ...coded, unit: 'mIU/mL', code: 'u[IU]/mL' }, 'u[IU]/mL')).toEqual({ problem: 'unit mIU/mL and its UCUM code u[IU]/mL disagree' });
   });
 
   it('reads only the accepted units when a fact lists them, even ones UCUM could convert', () => {

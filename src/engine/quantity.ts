@@ -160,7 +160,7 @@ export function normaliseQuantity(q: QuantityInput, target: string, reading: Rea
   const comparator = isComparator(q.comparator) ? q.comparator : undefined;
   const reported = `${comparator ?? ''}${q.value}${shown ? ` ${shown}` : ''}`;
   if (!unit) return { problem: `value ${reported} has no unit` };
-  const disagreement = unitCodeDisagreement(q, unit, readAs);
+  const disagreement = unitCodeDisagreement(q, unit, coded, readAs);
   if (disagreement) return { problem: disagreement };
   if (accepted && !accepted.has(unit)) return { problem: `unit ${shown || unit} is not one the rules read (${[...accepted].join(', ')})` };
   const c = convert(q.value, unit, target);
@@ -196,13 +196,13 @@ export function parseValueString(text: string, fallbackUnit: string | undefined)
  * ambiguous: reading either would misstate the value, so it is excluded with both named. A `unit` that is only
  * display text ("Body temp") or the same unit spelled differently ("pg/ml", "°C" for Cel) is not a disagreement.
  */
-function unitCodeDisagreement(q: QuantityInput, code: string, readAs: ReadonlyMap<string, string> | undefined): string | undefined {
+function unitCodeDisagreement(q: QuantityInput, code: string, recordedCode: string, readAs: ReadonlyMap<string, string> | undefined): string | undefined {
   const text = typeof q.unit === 'string' ? q.unit.trim() : '';
   const unit = readAs?.get(text) ?? asUcum(text);
   if (!unit || unit === code || DEGREE_LETTERS.get(text) === code) return undefined;
   // Not UCUM (and no known spelling of it): display text, which defers to the code.
   if (sameSize(unit, code) || unitProblem(unit) !== undefined) return undefined;
-  return `unit ${clipRecordText(text)} and its UCUM code ${clipRecordText(code)} disagree`;
+  return `unit ${clipRecordText(text)} and its UCUM code ${clipRecordText(recordedCode)} disagree`;
 }
 
 /** "C" and "F" beside a temperature code are its degree letter, not coulomb or farad (which UCUM would read). */

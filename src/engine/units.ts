@@ -97,6 +97,8 @@ export const UNIT_SPELLINGS: ReadonlyMap<string, string> = new Map([
   ['μIU/ml', 'u[IU]/mL'],
   ['mIU/L', 'm[IU]/L'],
   ['mIU/l', 'm[IU]/L'],
+  ['mIU/mL', 'm[IU]/mL'],
+  ['mIU/ml', 'm[IU]/mL'],
   ['kg/m^2', 'kg/m2'],
   ['kg/m²', 'kg/m2'],
   ['in', '[in_i]'],
