@@ -276,7 +276,7 @@ export class Evaluation {
     }
     const notes = f.notes.filter((n) => n.when.every((c) => this.clause(c, fork(state))));
     const notSuggested = new Map<SuggestionDef, Map<string, Selection>>();
-    for (const s of cardText(f, state.variant).suggestions ?? []) {
+    for (const s of f.card.suggestionUnless.size > 0 ? (cardText(f, state.variant).suggestions ?? []) : []) {
       const unless = f.card.suggestionUnless.get(s);
       if (!unless) continue;
       const own = fork(state);
