@@ -635,11 +635,13 @@ class Compiler {
 
   /** A fact's accepted units: each must convert to the fact's unit (a typo would otherwise exclude every result). */
   private acceptedUnits(units: string[], target: string, at: string): ReadonlySet<string> {
-    for (const u of units) {
-      const c = convert(1, u, target);
-      if ('error' in c) this.fail(at, `unit "${u}" cannot be converted to ${target}`);
-    }
+    for (const u of units) this.requireConvertible(u, target, at);
     return new Set(units);
+  }
+
+  /** Fails at `at` unless UCUM converts `unit` to `target`. */
+  private requireConvertible(unit: string, target: string, at: string): void {
+    if ('error' in convert(1, unit, target)) this.fail(at, `unit "${unit}" cannot be converted to ${target}`);
   }
 
   /**
@@ -648,7 +650,7 @@ class Compiler {
    */
   private unitReadings(readings: Record<string, string>, target: string, at: string): ReadonlyMap<string, string> {
     for (const [text, u] of Object.entries(readings)) {
-      if ('error' in convert(1, u, target)) this.fail(`${at}.${text}`, `unit "${u}" cannot be converted to ${target}`);
+      this.requireConvertible(u, target, `${at}.${text}`);
       if (!('error' in convert(1, text, target))) this.fail(`${at}.${text}`, `"${text}" is already a UCUM unit that converts to ${target}; reading it as "${u}" would change its value`);
     }
     return new Map(Object.entries(readings));
